@@ -1,0 +1,66 @@
+"""Tables of the connector base: states, categories, defaults. No logic here."""
+
+JOB_STATES = [
+    ("pending", "Pending"),
+    ("started", "Started"),
+    ("done", "Done"),
+    ("failed", "Failed"),
+    ("dead", "Dead"),
+    ("cancelled", "Cancelled"),
+]
+# Jobs a worker may still pick up or is running: the identity key is unique among
+# pending jobs only, so new work may be queued while an older copy runs.
+JOB_ACTIVE_STATES = ("pending", "started")
+
+EVENT_STATES = [
+    ("received", "Received"),
+    ("done", "Done"),
+    ("ignored", "Ignored"),
+    ("failed", "Needs attention"),
+    ("dead", "Dead"),
+]
+
+EXCEPTION_CATEGORIES = [
+    ("data", "Invalid or missing data"),
+    ("mapping", "Unmapped value"),
+    ("unknown_customer", "Unknown customer"),
+    ("unknown_record", "Unknown record"),
+    ("unapplied_cash", "Payment matches no invoice"),
+    ("overpayment", "Overpayment"),
+    ("dispute", "Disputed charge"),
+    ("tax", "Tax engine"),
+    ("change_order", "Change to a confirmed order"),
+    ("credit_note", "Correction needs a credit note"),
+    ("rate", "Rate differs from the order"),
+    ("reconciliation", "Reconciliation mismatch"),
+    ("remote_rejected", "Remote system rejected the request"),
+    ("configuration", "Configuration"),
+    ("dead_job", "Job failed repeatedly"),
+]
+EXCEPTION_STATES = [
+    ("open", "Open"),
+    ("resolved", "Resolved"),
+    ("ignored", "Ignored"),
+]
+SEVERITIES = [("low", "Low"), ("medium", "Medium"), ("high", "High")]
+
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_MAX_BACKOFF = 3600
+# A started job whose heartbeat is older than this, and whose worker no longer
+# holds its advisory lock, is taken back to pending by the recovery cron.
+STALE_HEARTBEAT_SECONDS = 120
+HEARTBEAT_INTERVAL_SECONDS = 15
+# Namespace of the advisory locks a running job holds (first key of the pair).
+JOB_LOCK_NAMESPACE = 824201
+CHANNEL_LOCK_NAMESPACE = 824202
+
+# Events are kept at least this long so a late redelivery is still recognised as a
+# duplicate (Stripe retries for 3 days; other senders less).
+MIN_EVENT_RETENTION_DAYS = 7
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+WEBHOOK_TOLERANCE_SECONDS = 300
+DEFAULT_SECRET_ROTATION_HOURS = 24
+# Request headers kept with an event; the signature is verified, not stored.
+KEPT_HEADERS = ("Content-Type", "User-Agent", "X-Request-Id", "X-Correlation-Id")
+
+PRUNE_BATCH_SIZE = 5000

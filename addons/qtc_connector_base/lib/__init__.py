@@ -1,0 +1,1 @@
+"""Plain-Python logic of the connector base: no ORM, importable without Odoo."""

@@ -1,0 +1,70 @@
+"""The error vocabulary every connector speaks.
+
+The job runner decides what happens to a failed job from the class of the error:
+
+- ``RetryableError``: a transient failure (timeout, 429, 5xx, lock contention). The
+  job goes back to pending with a backoff delay, or a delay the error carries (a
+  ``Retry-After``), until its attempts run out; then it is dead.
+- ``BusinessError``: the data or the configuration is wrong and retrying will not
+  help. The job stops in ``failed`` and an exception is opened for a person, with
+  the category, the problems (all of them, not just the first) and a suggested action.
+- ``ConfigError``: the suite itself is misconfigured (no encryption key, a backend
+  without credentials). Raised to the administrator; never retried silently.
+
+Messages never carry secrets: they are shown in the UI and written to logs.
+"""
+
+
+class QtcError(Exception):
+    """Base class of every QTC error."""
+
+
+class ConfigError(QtcError):
+    """The suite is misconfigured; an administrator must act."""
+
+
+class RetryableError(QtcError):
+    """A transient failure worth retrying.
+
+    :param message: what failed, safe to show and log
+    :param delay: seconds to wait before the next attempt, when the remote side
+        said (``Retry-After``); ``None`` lets the backoff schedule decide
+    """
+
+    def __init__(self, message, delay=None):
+        super().__init__(message)
+        self.delay = delay
+
+
+class BusinessError(QtcError):
+    """A failure a person must resolve: bad data, unmapped value, ambiguity.
+
+    :param message: one-line summary for the exception queue
+    :param category: a code from ``EXCEPTION_CATEGORIES`` (const.py of the base)
+    :param problems: every problem found, each a short sentence naming the field
+    :param severity: ``low``, ``medium`` (default) or ``high``
+    :param suggested_action: what the finance user should do next
+    :param records: ``(model, id)`` pairs of the records concerned
+    """
+
+    def __init__(
+        self,
+        message,
+        category="data",
+        problems=None,
+        severity="medium",
+        suggested_action=None,
+        records=None,
+    ):
+        super().__init__(message)
+        self.category = category
+        self.problems = list(problems or [])
+        self.severity = severity
+        self.suggested_action = suggested_action
+        self.records = list(records or [])
+
+    def details(self):
+        """The message followed by one line per problem."""
+        lines = [str(self)]
+        lines.extend(f"- {problem}" for problem in self.problems)
+        return "\n".join(lines)

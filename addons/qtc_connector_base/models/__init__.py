@@ -1,0 +1,12 @@
+from . import (
+    qtc_backend,
+    qtc_binding,
+    qtc_credential,
+    qtc_event,
+    qtc_exception,
+    qtc_job,
+    qtc_job_channel,
+    qtc_trace,
+    qtc_value_map,
+    qtc_value_map_line,
+)

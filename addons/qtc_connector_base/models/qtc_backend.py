@@ -1,0 +1,645 @@
+import json
+import logging
+import threading
+import uuid
+from collections import namedtuple
+from datetime import timedelta
+
+from odoo import _, api, fields, models, tools
+from odoo.exceptions import UserError
+from odoo.http import request
+
+from .. import const
+from ..lib import signature
+from ..lib.errors import BusinessError, QtcError
+from ..lib.http import HttpClient
+from ..lib.ratelimit import TokenBucket
+from .qtc_credential import secret_box
+
+_logger = logging.getLogger(__name__)
+
+MANAGER_GROUP = "qtc_connector_base.group_qtc_manager"
+
+# What the webhook controller needs about a backend, cached per process so that
+# accepting an event costs no query for configuration (see _qtc_webhook_config).
+WebhookConfig = namedtuple(
+    "WebhookConfig",
+    "backend_id provider state company_id max_body_bytes tolerance secrets "
+    "previous_until",
+)
+# One parsed inbound event, as a provider's _qtc_webhook_parse returns them.
+InboundEvent = namedtuple("InboundEvent", "external_id event_type payload", defaults=())
+
+def request_json(payload, status=200):
+    return request.make_json_response(payload, status=status)
+
+
+_http_clients = {}
+_http_clients_lock = threading.Lock()
+
+
+class QtcBackend(models.Model):
+    """A connection to one external system.
+
+    Providers plug in as Odoo's payment providers do: each connector adds its
+    value to ``provider`` with ``selection_add`` and overrides the ``_qtc_*``
+    hooks, each override opening with ``if self.provider != "x": return super()``.
+    The base never tests for a particular provider.
+
+    Secrets are declared as ``fields.Char(qtc_secret="<key>", ...)``: write-only
+    fields whose value is encrypted into ``qtc.credential`` and never read back.
+    """
+
+    _name = "qtc.backend"
+    _description = "QTC Connector Backend"
+    _inherit = ["mail.thread"]
+    _order = "sequence, name, id"
+
+    name = fields.Char(required=True, tracking=True)
+    sequence = fields.Integer(default=10)
+    active = fields.Boolean(default=True)
+    provider = fields.Selection(
+        [("none", "No provider")],
+        default="none",
+        required=True,
+        tracking=True,
+        help="The external system this backend talks to.",
+    )
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company, index=True
+    )
+    environment = fields.Selection(
+        [("sandbox", "Sandbox"), ("production", "Production")],
+        default="sandbox",
+        required=True,
+        tracking=True,
+    )
+    state = fields.Selection(
+        [("draft", "Draft"), ("active", "Active"), ("disabled", "Disabled")],
+        default="draft",
+        required=True,
+        tracking=True,
+        help="Only active backends accept webhooks and run scheduled syncs.",
+    )
+    webhook_secret = fields.Char(
+        string="Webhook signing secret",
+        compute="_compute_qtc_secrets",
+        inverse="_inverse_qtc_secrets",
+        groups=MANAGER_GROUP,
+        qtc_secret="webhook_secret",
+        help="Write-only. Entering a new secret keeps the previous one valid for "
+        "the rotation window, so no event is dropped while senders switch.",
+    )
+    secret_rotation_hours = fields.Integer(
+        default=const.DEFAULT_SECRET_ROTATION_HOURS,
+        groups=MANAGER_GROUP,
+        help="How long the previous webhook secret stays valid after a new one is set.",
+    )
+    webhook_secret_previous_until = fields.Datetime(
+        readonly=True,
+        groups=MANAGER_GROUP,
+        help="Until then, events signed with the previous secret are accepted too.",
+    )
+    secrets_summary = fields.Char(compute="_compute_secrets_summary", groups=MANAGER_GROUP)
+    webhook_tolerance = fields.Integer(
+        string="Signature tolerance (s)", default=const.WEBHOOK_TOLERANCE_SECONDS
+    )
+    max_body_bytes = fields.Integer(
+        string="Max webhook body (bytes)", default=const.DEFAULT_MAX_BODY_BYTES
+    )
+    webhook_url = fields.Char(compute="_compute_webhook_url")
+    timeout_seconds = fields.Float(string="HTTP timeout (s)", default=30.0)
+    rate_limit_per_second = fields.Float(
+        help="Outbound calls per second from each Odoo process; 0 means no limit."
+    )
+    event_retention_days = fields.Integer(
+        default=30,
+        help="Done and ignored events older than this are pruned; at least "
+        f"{const.MIN_EVENT_RETENTION_DAYS} days so late redeliveries are still "
+        "recognised as duplicates.",
+    )
+    job_max_attempts = fields.Integer(default=const.DEFAULT_MAX_ATTEMPTS)
+    responsible_user_id = fields.Many2one(
+        "res.users",
+        string="Exception responsible",
+        help="Gets an activity for each exception this backend's work raises.",
+    )
+    job_channel_id = fields.Many2one(
+        "qtc.job.channel", help="Channel of this backend's jobs (capacity limit)."
+    )
+
+    # Health, computed on demand for the dashboard.
+    job_pending_count = fields.Integer(compute="_compute_health")
+    job_started_count = fields.Integer(compute="_compute_health")
+    job_failed_count = fields.Integer(compute="_compute_health")
+    job_dead_count = fields.Integer(compute="_compute_health")
+    event_failed_count = fields.Integer(compute="_compute_health")
+    exception_open_count = fields.Integer(compute="_compute_health")
+    failures_24h = fields.Integer(compute="_compute_health", string="Failures (24 h)")
+    oldest_pending_minutes = fields.Float(compute="_compute_health")
+    last_success_at = fields.Datetime(compute="_compute_health")
+    last_event_at = fields.Datetime(compute="_compute_health", string="Last event received")
+    health_status = fields.Selection(
+        [("ok", "Healthy"), ("warning", "Warning"), ("error", "Failing")],
+        compute="_compute_health",
+    )
+
+    _sql_constraints = [
+        (
+            "retention_min",
+            f"CHECK(event_retention_days >= {const.MIN_EVENT_RETENTION_DAYS})",
+            f"Events must be kept at least {const.MIN_EVENT_RETENTION_DAYS} days so "
+            "late redeliveries are still recognised as duplicates.",
+        ),
+        ("max_body_positive", "CHECK(max_body_bytes > 0)", "The body cap must be positive."),
+    ]
+
+    # ------------------------------------------------------------------ fields
+
+    @api.model
+    def _valid_field_parameter(self, field, name):
+        return name == "qtc_secret" or super()._valid_field_parameter(field, name)
+
+    def _qtc_secret_fields(self):
+        """``{field name: credential key}`` of every write-only secret field."""
+        return {
+            name: field.qtc_secret
+            for name, field in self._fields.items()
+            if getattr(field, "qtc_secret", None)
+        }
+
+    def _compute_qtc_secrets(self):
+        # Write-only: the form always shows an empty field.
+        for fname in self._qtc_secret_fields():
+            self[fname] = False
+
+    def _inverse_qtc_secrets(self):
+        for backend in self:
+            for fname, key in backend._qtc_secret_fields().items():
+                value = backend[fname]
+                if value:
+                    backend._qtc_set_secret(key, value)
+
+    def _compute_secrets_summary(self):
+        labels = {
+            key: self._fields[fname].string for fname, key in self._qtc_secret_fields().items()
+        }
+        stored = self.env["qtc.credential"].sudo().search([("backend_id", "in", self.ids)])
+        for backend in self:
+            keys = set(stored.filtered(lambda c, b=backend: c.backend_id == b).mapped("key"))
+            parts = [
+                f"{label}: {'set' if key in keys else 'not set'}"
+                for key, label in labels.items()
+            ]
+            until = backend.sudo().webhook_secret_previous_until
+            if "webhook_secret_previous" in keys and until and until > fields.Datetime.now():
+                parts.append(f"previous webhook secret valid until {until} UTC")
+            backend.secrets_summary = " · ".join(parts)
+
+    @api.depends("provider")
+    def _compute_webhook_url(self):
+        base_url = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
+        for backend in self:
+            path = backend._qtc_webhook_path() if backend.id else False
+            backend.webhook_url = f"{base_url}{path}" if path else False
+
+    def _compute_health(self):
+        stats = self.env["qtc.job"]._qtc_backend_stats(self.ids)
+        for backend in self:
+            values = stats.get(backend.id, {})
+            for fname in (
+                "job_pending_count",
+                "job_started_count",
+                "job_failed_count",
+                "job_dead_count",
+                "event_failed_count",
+                "exception_open_count",
+                "failures_24h",
+                "oldest_pending_minutes",
+                "last_success_at",
+                "last_event_at",
+            ):
+                backend[fname] = values.get(fname) or False
+            backend.health_status = self._qtc_health_status(values)
+
+    @api.model
+    def _qtc_health_status(self, values):
+        if values.get("job_dead_count") or values.get("failures_24h", 0) >= 10:
+            return "error"
+        if (
+            values.get("job_failed_count")
+            or values.get("exception_open_count")
+            or (values.get("oldest_pending_minutes") or 0) > 15
+        ):
+            return "warning"
+        return "ok"
+
+    # ------------------------------------------------------------------- CRUD
+
+    def write(self, vals):
+        result = super().write(vals)
+        # Webhook configuration is cached per process: drop it on any change.
+        self.env.registry.clear_cache()
+        return result
+
+    def unlink(self):
+        self.env.registry.clear_cache()
+        return super().unlink()
+
+    # ---------------------------------------------------------------- actions
+
+    def action_activate(self):
+        self.write({"state": "active"})
+
+    def action_disable(self):
+        self.write({"state": "disabled"})
+
+    def action_reset_draft(self):
+        self.write({"state": "draft"})
+
+    def action_test_connection(self):
+        """Call the provider's connection test; report the outcome to the user
+        and in the chatter. Never shows a secret."""
+        self.ensure_one()
+        try:
+            message = self._qtc_test_connection()
+            kind = "success"
+        except (QtcError, UserError) as exc:
+            message = str(exc)
+            kind = "danger"
+        self.message_post(body=_("Connection test: %(message)s", message=message))
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": _("Connection test"),
+                "message": message,
+                "type": kind,
+                "sticky": kind == "danger",
+            },
+        }
+
+    def action_end_secret_rotation(self):
+        """Stop accepting the previous webhook secret now."""
+        for backend in self:
+            backend.sudo().env["qtc.credential"].search(
+                [("backend_id", "=", backend.id), ("key", "=", "webhook_secret_previous")]
+            ).unlink()
+            backend.sudo().webhook_secret_previous_until = False
+            backend.message_post(body=_("Previous webhook secret revoked."))
+        self.env.registry.clear_cache()
+
+    def _qtc_open_related(self, model, name, extra_domain=None):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": name,
+            "res_model": model,
+            "view_mode": "list,form",
+            "domain": [("backend_id", "=", self.id), *(extra_domain or [])],
+            "context": {"default_backend_id": self.id},
+        }
+
+    def action_view_jobs(self):
+        return self._qtc_open_related("qtc.job", _("Jobs"))
+
+    def action_view_events(self):
+        return self._qtc_open_related("qtc.event", _("Events"))
+
+    def action_view_exceptions(self):
+        return self._qtc_open_related(
+            "qtc.exception", _("Exceptions"), [("state", "=", "open")]
+        )
+
+    # ------------------------------------------------------- credential store
+
+    def _qtc_set_secret(self, key, value):
+        """Encrypt and store ``value`` as the backend's secret ``key``.
+
+        Setting a new ``webhook_secret`` keeps the old one as
+        ``webhook_secret_previous`` for ``secret_rotation_hours``.
+
+        :raises KeyConfigError: no encryption key configured (nothing is stored)
+        """
+        self.ensure_one()
+        box = secret_box()
+        credentials = self.env["qtc.credential"].sudo()
+        existing = credentials.search([("backend_id", "=", self.id), ("key", "=", key)])
+        if key == "webhook_secret" and existing:
+            previous = credentials.search(
+                [("backend_id", "=", self.id), ("key", "=", "webhook_secret_previous")]
+            )
+            previous.unlink()
+            existing.key = "webhook_secret_previous"
+            self.sudo().webhook_secret_previous_until = fields.Datetime.now() + timedelta(
+                hours=self.sudo().secret_rotation_hours
+            )
+            existing = credentials
+        if existing:
+            existing.ciphertext = box.encrypt(value)
+        else:
+            credentials.create(
+                {"backend_id": self.id, "key": key, "ciphertext": box.encrypt(value)}
+            )
+        self.message_post(body=_("Credential %(key)s changed.", key=key))
+        self.env.registry.clear_cache()
+
+    def _qtc_get_secret(self, key, required=True):
+        """The plaintext of the backend's secret ``key``, for server-side use only.
+
+        Never return it from a controller, log it, or put it in an error message.
+
+        :param required: raise when the secret is not set; else return ``None``
+        :raises BusinessError: the secret is not set (category configuration)
+        :raises UndecryptableSecret, KeyConfigError: key problems (fails closed)
+        """
+        self.ensure_one()
+        credential = (
+            self.env["qtc.credential"]
+            .sudo()
+            .search([("backend_id", "=", self.id), ("key", "=", key)], limit=1)
+        )
+        if not credential:
+            if not required:
+                return None
+            raise BusinessError(
+                _("Backend %(name)s has no %(key)s configured.", name=self.name, key=key),
+                category="configuration",
+                suggested_action=_("Enter it on the backend form (QTC Manager)."),
+            )
+        return secret_box().decrypt(
+            credential.ciphertext, label=f"{key} of backend {self.name}"
+        )
+
+    def _qtc_known_secrets(self):
+        """Every plaintext secret of the backend, to mask them in logged text."""
+        self.ensure_one()
+        values = []
+        for credential in self.env["qtc.credential"].sudo().search(
+            [("backend_id", "=", self.id)]
+        ):
+            try:
+                values.append(secret_box().decrypt(credential.ciphertext))
+            except QtcError:
+                continue
+        return values
+
+    # ---------------------------------------------------------- webhook input
+
+    @api.model
+    @tools.ormcache("backend_id")
+    def _qtc_webhook_config(self, backend_id):
+        """Everything the controller needs to authenticate a webhook, cached per
+        process and cleared whenever a backend or credential changes.
+
+        :returns: a ``WebhookConfig`` (secrets as ciphertexts), or ``None``
+        """
+        backend = self.sudo().browse(backend_id).exists()
+        if not backend:
+            return None
+        credentials = self.env["qtc.credential"].sudo().search(
+            [
+                ("backend_id", "=", backend.id),
+                ("key", "in", ("webhook_secret", "webhook_secret_previous")),
+            ]
+        )
+        ordered = sorted(credentials, key=lambda c: c.key != "webhook_secret")
+        return WebhookConfig(
+            backend.id,
+            backend.provider,
+            backend.state,
+            backend.company_id.id,
+            backend.max_body_bytes,
+            backend.webhook_tolerance,
+            tuple((c.key, c.ciphertext) for c in ordered),
+            backend.webhook_secret_previous_until,
+        )
+
+    def _qtc_webhook_secrets(self, config=None):
+        """Plaintext webhook secrets now accepted: current first, then the
+        previous one during a rotation window."""
+        self.ensure_one()
+        config = config or self._qtc_webhook_config(self.id)
+        # The expiry is checked at each request, not when the config was cached.
+        previous_valid = bool(
+            config.previous_until and config.previous_until > fields.Datetime.now()
+        )
+        box = secret_box()
+        return [
+            box.decrypt(ciphertext, label=f"{key} of backend {self.id}")
+            for key, ciphertext in config.secrets
+            if key == "webhook_secret" or previous_valid
+        ]
+
+    def _qtc_store_events(self, events, headers=None, signature_verified=True):
+        """Store inbound events and queue one job per new event, in one statement.
+
+        Duplicates (same backend and external id) are acknowledged and change
+        nothing: the insert skips them (``ON CONFLICT DO NOTHING``) and no job is
+        queued for them. The job worker crons are triggered in the same statement
+        and woken after commit.
+
+        :param events: ``InboundEvent`` tuples (payload as text)
+        :param headers: request headers worth keeping (dict)
+        :returns: ``{external_id: event id}`` for the events that were new
+        """
+        self.ensure_one()
+        if not events:
+            return {}
+        kept = json.dumps(headers or {})
+        count = len(events)
+        correlation_ids = [uuid.uuid4().hex for _event in events]
+        self.env.cr.execute(
+            """
+            WITH new_events AS (
+                INSERT INTO qtc_event (
+                    backend_id, company_id, provider, external_id, event_type,
+                    payload, headers, signature_verified, state, correlation_id,
+                    received_at, create_date, write_date, create_uid, write_uid
+                )
+                SELECT %(backend)s, %(company)s, %(provider)s, e.external_id,
+                       e.event_type, e.payload, %(headers)s, %(verified)s,
+                       'received', e.correlation_id, %(now)s, %(now)s, %(now)s,
+                       %(uid)s, %(uid)s
+                  FROM unnest(%(ext)s::varchar[], %(types)s::varchar[],
+                              %(payloads)s::text[], %(corr)s::varchar[])
+                       AS e(external_id, event_type, payload, correlation_id)
+                ON CONFLICT (backend_id, external_id) DO NOTHING
+                RETURNING id, external_id, correlation_id
+            ), new_jobs AS (
+                INSERT INTO qtc_job (
+                    name, state, model_name, method_name, record_ids, priority,
+                    channel_id, attempts, max_attempts, backend_id, event_id,
+                    company_id, correlation_id, user_id, create_date, write_date,
+                    create_uid, write_uid
+                )
+                SELECT 'Process event ' || ne.external_id, 'pending', 'qtc.event',
+                       '_qtc_process', jsonb_build_array(ne.id), 10, %(channel)s, 0,
+                       %(max_attempts)s, %(backend)s, ne.id, %(company)s,
+                       ne.correlation_id, 1, %(now)s, %(now)s, %(uid)s, %(uid)s
+                  FROM new_events ne
+                RETURNING id
+            ), wake AS (
+                INSERT INTO ir_cron_trigger (
+                    cron_id, call_at, create_date, write_date, create_uid, write_uid
+                )
+                SELECT c.id, %(now)s, %(now)s, %(now)s, %(uid)s, %(uid)s
+                  FROM ir_cron c
+                 WHERE c.id = ANY(%(crons)s) AND c.active
+                   AND EXISTS (SELECT 1 FROM new_jobs)
+            )
+            SELECT external_id, id FROM new_events
+            """,
+            {
+                "backend": self.id,
+                "company": self.company_id.id,
+                "provider": self.provider,
+                "headers": kept,
+                "verified": signature_verified,
+                "now": fields.Datetime.now(),
+                "uid": self.env.uid,
+                "ext": [e.external_id for e in events],
+                "types": [e.event_type for e in events],
+                "payloads": [e.payload for e in events],
+                "corr": correlation_ids,
+                "channel": self.job_channel_id.id or None,
+                "max_attempts": self.job_max_attempts or const.DEFAULT_MAX_ATTEMPTS,
+                "crons": list(self.env["qtc.job"]._qtc_worker_cron_ids()),
+            },
+        )
+        stored = dict(self.env.cr.fetchall())
+        if stored:
+            self.env["qtc.job"]._qtc_notify_workers()
+        _logger.debug("backend %s: %s of %s events new", self.id, len(stored), count)
+        return stored
+
+    # ------------------------------------------------------------- outbound
+
+    def _qtc_http(self):
+        """The backend's ``HttpClient`` (one per backend and process, rebuilt when
+        the backend changes), with its rate limit and secrets for redaction."""
+        self.ensure_one()
+        cache_key = (self.env.cr.dbname, self.id, str(self.write_date))
+        with _http_clients_lock:
+            client = _http_clients.get(cache_key)
+            if client is None:
+                for stale in [k for k in _http_clients if k[:2] == cache_key[:2]]:
+                    _http_clients.pop(stale).session.close()
+                limiter = (
+                    TokenBucket(self.rate_limit_per_second)
+                    if self.rate_limit_per_second > 0
+                    else None
+                )
+                timeout = self.timeout_seconds or 30.0
+                client = HttpClient(
+                    secrets=self._qtc_known_secrets(),
+                    rate_limiter=limiter,
+                    timeout=(min(10.0, timeout), timeout),
+                )
+                _http_clients[cache_key] = client
+        return client
+
+    def _qtc_request(self, method, url, **kwargs):
+        """Send one outbound request through the backend's client, tagged with
+        the correlation id of the event or job being processed.
+
+        :raises RetryableError, HttpBusinessError: see ``lib/http.py``
+        """
+        self.ensure_one()
+        kwargs.setdefault("correlation_id", self.env.context.get("qtc_correlation_id"))
+        return self._qtc_http().request(method, url, **kwargs)
+
+    # ------------------------------------------------------------------ hooks
+
+    def _qtc_webhook_path(self):
+        """Path of the provider's webhook endpoint for this backend.
+
+        :returns: a path like ``/qtc/webhook/7``, or ``False`` when the provider
+            receives no webhooks
+        """
+        self.ensure_one()
+        return f"/qtc/webhook/{self.id}"
+
+    def _qtc_test_connection(self):
+        """Check the credentials against the remote system.
+
+        :returns: a short message for the user on success
+        :raises QtcError or UserError: what is wrong, without secrets
+        """
+        self.ensure_one()
+        return _("This backend has no provider to test.")
+
+    def _qtc_webhook_verify(self, body, headers, config):
+        """Authenticate a webhook request before anything parses its body.
+
+        Default: the QTC scheme, ``X-QTC-Signature: t=<unix>,v1=<hex>``.
+
+        :param body: the raw request body (bytes)
+        :param headers: the request headers (case-insensitive mapping)
+        :param config: the cached ``WebhookConfig``
+        :raises signature.SignatureError: not authentic (answered 401)
+        """
+        self.ensure_one()
+        signature.verify(
+            headers.get(signature.HEADER),
+            body,
+            self._qtc_webhook_secrets(config),
+            tolerance=config.tolerance,
+        )
+
+    def _qtc_webhook_parse(self, body, headers):
+        """Split an authenticated body into events.
+
+        Default: one JSON object with ``id`` and ``type``.
+
+        :returns: a list of ``InboundEvent``
+        :raises ValueError: a malformed body, with a message for the sender
+            (answered 400; the raw body is kept for audit)
+        """
+        self.ensure_one()
+        try:
+            data = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"body is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError("body must be a JSON object")
+        missing = [key for key in ("id", "type") if not data.get(key)]
+        if missing:
+            raise ValueError(f"missing field(s): {', '.join(missing)}")
+        return [InboundEvent(str(data["id"])[:255], str(data["type"])[:128], body.decode())]
+
+    def _qtc_webhook_answer(self, events, stored):
+        """The 2xx answer once events are stored.
+
+        :param events: the parsed ``InboundEvent`` list
+        :param stored: ``{external_id: event id}`` of the new ones (the rest
+            were duplicates)
+        """
+        self.ensure_one()
+        return request_json(
+            {"received": len(events), "new": len(stored), "duplicates": len(events) - len(stored)}
+        )
+
+    def _qtc_webhook_error(self, status, message):
+        """The answer to a rejected request, in the sender's expected format.
+
+        :param message: short, safe reason (never a secret or a stack trace)
+        """
+        self.ensure_one()
+        return request_json({"error": message}, status=status)
+
+    def _qtc_handle_event(self, event):
+        """Apply one stored event to Odoo; called by the event's job.
+
+        :param event: the ``qtc.event`` record
+        :returns: a short text describing what was done, or ``"ignored"`` for
+            event types the provider does not handle (never an error)
+        :raises RetryableError: try again later (e.g. the payment a refund
+            refers to has not arrived yet)
+        :raises BusinessError: a person must act
+        """
+        self.ensure_one()
+        raise BusinessError(
+            _("Provider %(provider)s does not handle events.", provider=self.provider),
+            category="configuration",
+        )

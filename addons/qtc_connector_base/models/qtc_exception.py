@@ -1,0 +1,191 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from .. import const
+from ..lib.errors import BusinessError
+
+
+class QtcException(models.Model):
+    """Work a person must finish: an event or job that stopped on a business
+    error (missing data, unmapped value, unknown customer, unapplied cash...).
+
+    A finance user retries after fixing the cause, edits the payload and replays
+    it (with a dry run first), links the external record to an existing Odoo
+    record, or ignores it with a reason. Every action is written in the chatter.
+    """
+
+    _name = "qtc.exception"
+    _description = "QTC Exception"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "state, severity_rank desc, id desc"
+
+    name = fields.Char(required=True, tracking=True)
+    category = fields.Selection(const.EXCEPTION_CATEGORIES, required=True, tracking=True)
+    severity = fields.Selection(const.SEVERITIES, default="medium", required=True)
+    severity_rank = fields.Integer(compute="_compute_severity_rank", store=True)
+    state = fields.Selection(
+        const.EXCEPTION_STATES, default="open", required=True, tracking=True, index=True
+    )
+    backend_id = fields.Many2one("qtc.backend", index=True, ondelete="cascade")
+    company_id = fields.Many2one(
+        "res.company", index=True, default=lambda self: self.env.company
+    )
+    job_id = fields.Many2one("qtc.job", index=True, ondelete="set null")
+    event_id = fields.Many2one("qtc.event", index=True, ondelete="set null")
+    correlation_id = fields.Char(index=True)
+    details = fields.Text(help="Every problem found, one per line.")
+    suggested_action = fields.Text()
+    payload = fields.Text(related="event_id.payload", string="Event payload")
+    res_model = fields.Char(string="Record model")
+    res_id = fields.Many2oneReference(model_field="res_model", string="Record id")
+    record_ref = fields.Reference(
+        selection="_selection_models", compute="_compute_record_ref", string="Record"
+    )
+    external_type = fields.Char(help="External record a link would bind (e.g. customer).")
+    external_id = fields.Char()
+    link_ref = fields.Reference(selection="_selection_models", string="Link to")
+    occurrences = fields.Integer(default=1, readonly=True)
+    resolution = fields.Text(readonly=True, tracking=True)
+    user_id = fields.Many2one("res.users", string="Responsible", tracking=True)
+
+    @api.model
+    def _selection_models(self):
+        return [(m.model, m.name) for m in self.env["ir.model"].sudo().search([])]
+
+    @api.depends("severity")
+    def _compute_severity_rank(self):
+        ranks = {"low": 1, "medium": 2, "high": 3}
+        for record in self:
+            record.severity_rank = ranks.get(record.severity, 0)
+
+    @api.depends("res_model", "res_id")
+    def _compute_record_ref(self):
+        for record in self:
+            ok = record.res_model in self.env and record.res_id
+            record.record_ref = f"{record.res_model},{record.res_id}" if ok else False
+
+    # --------------------------------------------------------------- creation
+
+    @api.model
+    def _qtc_open_from_error(self, job, error):
+        """Open (or reopen) the exception of a job that stopped.
+
+        One exception per job: a job that fails again after a retry reopens it
+        and counts the occurrence instead of piling up duplicates.
+
+        :param error: the exception raised; a ``BusinessError`` gives category,
+            severity, problems, suggestion and records
+        """
+        business = error if isinstance(error, BusinessError) else None
+        problems = business.problems if business else []
+        details = "\n".join(f"- {p}" for p in problems) or str(error)
+        records = business.records if business else []
+        values = {
+            "name": str(error).splitlines()[0][:250] if str(error) else _("Job failed"),
+            "category": business.category if business else "data",
+            "severity": business.severity if business else "medium",
+            "details": details,
+            "suggested_action": business.suggested_action if business else False,
+            "backend_id": job.backend_id.id,
+            "company_id": job.company_id.id or self.env.company.id,
+            "job_id": job.id,
+            "event_id": job.event_id.id,
+            "correlation_id": job.correlation_id,
+            "state": "open",
+        }
+        if records:
+            values.update(res_model=records[0][0], res_id=records[0][1])
+        external = getattr(error, "external_ref", None)
+        if external:
+            values.update(external_type=external[0], external_id=external[1])
+        existing = self.search([("job_id", "=", job.id)], limit=1)
+        if existing:
+            values["occurrences"] = existing.occurrences + 1
+            existing.write(values)
+            existing.message_post(body=_("Failed again: %s", values["name"]))
+            return existing
+        exception = self.create(values)
+        responsible = job.backend_id.responsible_user_id
+        if responsible:
+            exception.user_id = responsible
+            exception.activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary=values["name"][:100],
+                note=details,
+                user_id=responsible.id,
+            )
+        return exception
+
+    # ---------------------------------------------------------------- actions
+
+    def _qtc_close(self, state, resolution):
+        self.write({"state": state, "resolution": resolution})
+        self.activity_ids.action_feedback(feedback=resolution)
+
+    def action_retry(self):
+        """Run the job again after the cause was fixed (map completed, data
+        corrected, remote system back)."""
+        for exception in self:
+            if not exception.job_id:
+                raise UserError(_("Exception %s has no job to retry.", exception.name))
+            exception.job_id.action_requeue()
+            exception._qtc_close("resolved", _("Retried by %s.", self.env.user.name))
+        return True
+
+    def action_link(self):
+        """Bind the external record to the chosen Odoo record, then retry."""
+        for exception in self:
+            if not exception.link_ref:
+                raise UserError(_("Choose the record to link to first."))
+            if not (exception.external_type and exception.external_id):
+                raise UserError(
+                    _("This exception does not name an external record to link.")
+                )
+            self.env["qtc.binding"]._qtc_bind(
+                exception.backend_id,
+                exception.external_type,
+                exception.external_id,
+                exception.link_ref,
+            )
+            exception.message_post(
+                body=_(
+                    "Linked %(ext)s %(id)s to %(record)s.",
+                    ext=exception.external_type,
+                    id=exception.external_id,
+                    record=exception.link_ref.display_name,
+                )
+            )
+            if exception.job_id:
+                exception.job_id.action_requeue()
+            exception._qtc_close(
+                "resolved", _("Linked to %s.", exception.link_ref.display_name)
+            )
+        return True
+
+    def action_open_ignore_wizard(self):
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "qtc.exception.ignore",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_exception_ids": self.ids},
+        }
+
+    def action_open_replay_wizard(self):
+        self.ensure_one()
+        if not self.event_id:
+            raise UserError(_("Only an exception raised by an event can be replayed."))
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "qtc.exception.replay",
+            "view_mode": "form",
+            "target": "new",
+            "context": {
+                "default_exception_id": self.id,
+                "default_payload": self.event_id.payload,
+            },
+        }
+
+    def action_view_trace(self):
+        self.ensure_one()
+        return self.env["qtc.trace"]._qtc_action_for_correlation(self.correlation_id)

@@ -1,0 +1,812 @@
+"""The job queue: work stored in PostgreSQL, run by ``ir.cron`` workers.
+
+States::
+
+    pending --claim--> started --success--> done
+       ^                  |  \\--business error--> failed --requeue--> pending
+       |                  |   \\--transient error, attempts left--> pending (eta)
+       |                  |    \\--transient error, no attempts left--> dead
+       |                  \\--cancel requested--> cancelled (work rolled back)
+       \\--recovery: worker died (stale heartbeat, lock free)--/
+
+How a job never runs twice:
+
+- Claim: ``SELECT ... FOR UPDATE SKIP LOCKED`` picks one ready pending job; two
+  workers never pick the same row. The claim commits ``started`` at once.
+- Liveness: while it runs, the worker holds a transaction-level advisory lock on
+  the job id on a separate connection. If the worker dies, PostgreSQL drops the
+  connection and the lock. The recovery cron only takes back a started job whose
+  heartbeat is stale AND whose lock it can take, so a slow but alive job is never
+  started a second time.
+- Atomic completion: the job's work and its ``done`` state commit in one
+  transaction. A worker killed before that commit leaves no effect behind; one
+  killed after it leaves a done job. Either way the retry applies the work once.
+- Requeue refuses a started job; cancel of a started job only sets a flag the
+  runner checks before it commits, rolling the work back.
+
+Each job runs in its own transaction: the runner's ``commit()`` calls below are
+that boundary, written once, here.
+"""
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+from datetime import timedelta
+
+import psycopg2
+import requests
+
+from odoo import SUPERUSER_ID, _, api, fields, models, tools
+from odoo.exceptions import AccessError, UserError, ValidationError
+
+from .. import const
+from ..lib import backoff
+from ..lib.errors import BusinessError, ConfigError, RetryableError
+
+_logger = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = (
+    RetryableError,
+    requests.Timeout,
+    requests.ConnectionError,
+    psycopg2.OperationalError,  # includes serialization failures, killed backends
+)
+BUSINESS_ERRORS = (BusinessError, ConfigError, UserError, ValidationError, AccessError)
+
+WORKER_CRON_XMLIDS = (
+    "qtc_connector_base.ir_cron_qtc_job_worker_1",
+    "qtc_connector_base.ir_cron_qtc_job_worker_2",
+)
+
+_CLAIM_SQL = """
+    SELECT j.id, j.channel_id, COALESCE(c.capacity, 0)
+      FROM qtc_job j
+ LEFT JOIN qtc_job_channel c ON c.id = j.channel_id
+     WHERE j.state = 'pending'
+       AND (j.eta IS NULL OR j.eta <= %(now)s)
+       AND (j.depends_on_id IS NULL OR EXISTS (
+                SELECT 1 FROM qtc_job d
+                 WHERE d.id = j.depends_on_id AND d.state = 'done'))
+       AND (COALESCE(c.capacity, 0) = 0 OR c.capacity > (
+                SELECT count(*) FROM qtc_job s
+                 WHERE s.channel_id = j.channel_id AND s.state = 'started'))
+  ORDER BY j.priority, j.id
+     LIMIT 1
+       FOR UPDATE OF j SKIP LOCKED
+"""
+
+
+def _worker_name():
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"
+
+
+class _Heartbeat:
+    """Refreshes ``heartbeat_at`` of the job being run, from a side thread with
+    its own short transactions, so the recovery cron can tell a live job from one
+    whose worker died."""
+
+    def __init__(self, registry):
+        self.registry = registry
+        self.job_id = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="qtc-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _beat(self):
+        while not self._stop.wait(const.HEARTBEAT_INTERVAL_SECONDS):
+            job_id = self.job_id
+            if not job_id:
+                continue
+            try:
+                with self.registry.cursor() as cr:
+                    cr.execute(
+                        "UPDATE qtc_job SET heartbeat_at = %s "
+                        "WHERE id = %s AND state = 'started'",
+                        (fields.Datetime.now(), job_id),
+                    )
+            except Exception:  # a missed beat is harmless; the next one retries
+                _logger.warning("heartbeat of job %s failed", job_id, exc_info=True)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class QtcJob(models.Model):
+    _name = "qtc.job"
+    _description = "QTC Job"
+    _order = "id desc"
+
+    name = fields.Char(required=True, readonly=True)
+    state = fields.Selection(
+        const.JOB_STATES, default="pending", required=True, readonly=True, index=True
+    )
+    model_name = fields.Char(required=True, readonly=True)
+    method_name = fields.Char(required=True, readonly=True)
+    record_ids = fields.Json(readonly=True, help="Ids of the records the method runs on.")
+    args = fields.Json(readonly=True)
+    kwargs = fields.Json(readonly=True)
+    priority = fields.Integer(default=10, help="Lower runs first.")
+    channel_id = fields.Many2one("qtc.job.channel", index=True, readonly=True)
+    eta = fields.Datetime(string="Not before", readonly=True)
+    attempts = fields.Integer(readonly=True)
+    max_attempts = fields.Integer(default=const.DEFAULT_MAX_ATTEMPTS)
+    max_backoff = fields.Integer(
+        string="Max backoff (s)", default=const.DEFAULT_MAX_BACKOFF
+    )
+    identity_key = fields.Char(
+        readonly=True, index=True, help="Same key, same work: not queued twice."
+    )
+    depends_on_id = fields.Many2one(
+        "qtc.job", readonly=True, index=True, ondelete="set null",
+        help="Runs only once this job is done.",
+    )
+    backend_id = fields.Many2one("qtc.backend", index=True, readonly=True, ondelete="cascade")
+    event_id = fields.Many2one("qtc.event", index=True, readonly=True, ondelete="set null")
+    company_id = fields.Many2one(
+        "res.company", readonly=True, default=lambda self: self.env.company, index=True
+    )
+    user_id = fields.Many2one("res.users", readonly=True, default=lambda self: self.env.uid)
+    correlation_id = fields.Char(readonly=True, index=True)
+    worker = fields.Char(readonly=True)
+    started_at = fields.Datetime(readonly=True)
+    heartbeat_at = fields.Datetime(readonly=True)
+    done_at = fields.Datetime(readonly=True, index=True)
+    result = fields.Text(readonly=True)
+    error_kind = fields.Selection(
+        [("transient", "Transient"), ("business", "Business"), ("crash", "Unexpected")],
+        readonly=True,
+    )
+    error_message = fields.Text(readonly=True)
+    error_trace = fields.Text(readonly=True)
+    cancel_requested = fields.Boolean(readonly=True)
+    progress_done = fields.Integer(readonly=True)
+    progress_total = fields.Integer(readonly=True)
+    progress = fields.Float(compute="_compute_progress")
+    progress_message = fields.Char(readonly=True)
+    exception_ids = fields.One2many("qtc.exception", "job_id", readonly=True)
+
+    def init(self):
+        cr = self.env.cr
+        # The identity key is unique among pending jobs; enqueue relies on it with
+        # ON CONFLICT so concurrent transactions cannot queue the same work twice.
+        cr.execute(
+            """
+            CREATE UNIQUE INDEX IF NOT EXISTS qtc_job_identity_pending_uniq
+                ON qtc_job (identity_key)
+             WHERE identity_key IS NOT NULL AND state = 'pending'
+            """
+        )
+        cr.execute(
+            "CREATE INDEX IF NOT EXISTS qtc_job_ready_idx ON qtc_job (priority, id) "
+            "WHERE state = 'pending'"
+        )
+        cr.execute(
+            "CREATE INDEX IF NOT EXISTS qtc_job_started_idx ON qtc_job (channel_id) "
+            "WHERE state = 'started'"
+        )
+
+    @api.depends("progress_done", "progress_total")
+    def _compute_progress(self):
+        for job in self:
+            total = job.progress_total
+            job.progress = 100.0 * job.progress_done / total if total else 0.0
+
+    # ---------------------------------------------------------------- enqueue
+
+    @api.model
+    def _qtc_enqueue(
+        self,
+        records,
+        method_name,
+        args=None,
+        kwargs=None,
+        *,
+        name=None,
+        priority=10,
+        eta=None,
+        channel=None,
+        identity_key=None,
+        depends_on=None,
+        backend=None,
+        event=None,
+        max_attempts=None,
+        max_backoff=None,
+    ):
+        """Queue ``records.method_name(*args, **kwargs)`` to run in a worker.
+
+        The job exists only if the calling transaction commits; workers are woken
+        right after that commit.
+
+        :param records: a recordset (possibly empty: ``env["model"]``)
+        :param identity_key: when a pending job already has this key, no new job
+            is queued and that one is returned
+        :param depends_on: a ``qtc.job`` that must be done first
+        :param channel: a ``qtc.job.channel`` record (capacity limit)
+        :returns: the ``qtc.job`` record (new or the existing pending one)
+        """
+        if not hasattr(records, method_name):
+            raise ValueError(f"{records._name} has no method {method_name}")
+        backend = backend or (event.backend_id if event else None)
+        now = fields.Datetime.now()
+        self.env.cr.execute(
+            """
+            INSERT INTO qtc_job (
+                name, state, model_name, method_name, record_ids, args, kwargs,
+                priority, eta, channel_id, identity_key, depends_on_id, backend_id,
+                event_id, company_id, user_id, correlation_id, attempts,
+                max_attempts, max_backoff, create_date, write_date, create_uid,
+                write_uid
+            ) VALUES (
+                %(name)s, 'pending', %(model)s, %(method)s, %(ids)s, %(args)s,
+                %(kwargs)s, %(priority)s, %(eta)s, %(channel)s, %(identity)s,
+                %(depends)s, %(backend)s, %(event)s, %(company)s, %(uid)s,
+                %(correlation)s, 0, %(max_attempts)s, %(max_backoff)s, %(now)s,
+                %(now)s, %(uid)s, %(uid)s
+            )
+            ON CONFLICT (identity_key)
+               WHERE identity_key IS NOT NULL AND state = 'pending'
+               DO NOTHING
+            RETURNING id
+            """,
+            {
+                "name": name or f"{records._name}.{method_name}",
+                "model": records._name,
+                "method": method_name,
+                "ids": _json(records.ids),
+                "args": _json(list(args or [])),
+                "kwargs": _json(dict(kwargs or {})),
+                "priority": priority,
+                "eta": eta,
+                "channel": (channel or (backend and backend.job_channel_id) or self.browse()).id
+                or None,
+                "identity": identity_key,
+                "depends": depends_on.id if depends_on else None,
+                "backend": backend.id if backend else None,
+                "event": event.id if event else None,
+                "company": (backend.company_id if backend else self.env.company).id,
+                "uid": self.env.uid,
+                "correlation": self.env.context.get("qtc_correlation_id")
+                or (event.correlation_id if event else None),
+                "max_attempts": max_attempts
+                or (backend and backend.job_max_attempts)
+                or const.DEFAULT_MAX_ATTEMPTS,
+                "max_backoff": max_backoff or const.DEFAULT_MAX_BACKOFF,
+                "now": now,
+            },
+        )
+        row = self.env.cr.fetchone()
+        if row is None:
+            return self.search(
+                [("identity_key", "=", identity_key), ("state", "=", "pending")], limit=1
+            )
+        if eta is None or eta <= now:
+            self._qtc_wake_workers()
+        else:
+            self._qtc_wake_workers(at=eta)
+        return self.browse(row[0])
+
+    @api.model
+    @tools.ormcache()
+    def _qtc_worker_cron_ids(self):
+        """Ids of the worker crons (cached per process)."""
+        ids = []
+        for xmlid in WORKER_CRON_XMLIDS:
+            cron = self.env.ref(xmlid, raise_if_not_found=False)
+            if cron:
+                ids.append(cron.id)
+        return tuple(ids)
+
+    @api.model
+    def _qtc_wake_workers(self, at=None):
+        """Trigger every active worker cron (after commit, so a rolled-back
+        enqueue wakes nobody for nothing)."""
+        crons = self.env["ir.cron"].sudo().browse(self._qtc_worker_cron_ids())
+        for cron in crons:
+            cron._trigger(at)
+
+    @api.model
+    def _qtc_notify_workers(self):
+        """Wake cron workers after commit for triggers inserted by raw SQL."""
+        crons = self.env["ir.cron"].sudo().browse(self._qtc_worker_cron_ids()[:1])
+        if crons:
+            self.env.cr.postcommit.add(crons._notifydb)
+
+    # ---------------------------------------------------------------- actions
+
+    def action_requeue(self):
+        """Put failed, dead, cancelled (or done) jobs back in the queue with a
+        fresh attempt budget. A started job is refused: it may still be running."""
+        started = self.filtered(lambda j: j.state == "started")
+        if started:
+            raise UserError(
+                _(
+                    "Job(s) %(names)s are running; cancel them or wait until they end.",
+                    names=", ".join(started.mapped("name")),
+                )
+            )
+        jobs = self.filtered(lambda j: j.state != "pending")
+        if not jobs:
+            return True
+        # Guarded on the state read above: a job a worker claimed in between is
+        # left alone rather than queued a second time.
+        self.env.cr.execute(
+            """
+            UPDATE qtc_job
+               SET state = 'pending', attempts = 0, eta = NULL, cancel_requested = false,
+                   error_kind = NULL, write_date = %s, write_uid = %s
+             WHERE id = ANY(%s) AND state IN ('failed', 'dead', 'cancelled', 'done')
+            RETURNING id
+            """,
+            (fields.Datetime.now(), self.env.uid, jobs.ids),
+        )
+        requeued = self.browse([row[0] for row in self.env.cr.fetchall()])
+        self.invalidate_recordset()
+        requeued.event_id.sudo().write({"state": "received"})
+        self._qtc_wake_workers()
+        return True
+
+    def action_cancel(self):
+        """Cancel pending, failed or dead jobs; a started job is flagged and the
+        runner rolls its work back instead of committing it."""
+        self.env.cr.execute(
+            """
+            UPDATE qtc_job SET state = 'cancelled', done_at = %(now)s, write_date = %(now)s
+             WHERE id = ANY(%(ids)s) AND state IN ('pending', 'failed', 'dead')
+            """,
+            {"ids": self.ids, "now": fields.Datetime.now()},
+        )
+        self.env.cr.execute(
+            "UPDATE qtc_job SET cancel_requested = true WHERE id = ANY(%s) "
+            "AND state = 'started'",
+            (self.ids,),
+        )
+        self.invalidate_recordset()
+        return True
+
+    def action_open_records(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": self.model_name,
+            "view_mode": "list,form",
+            "domain": [("id", "in", self.record_ids or [])],
+            "name": self.name,
+        }
+
+    # ---------------------------------------------------------------- running
+
+    @api.model
+    def _qtc_run_worker(self, max_seconds=50, max_jobs=0):
+        """Worker loop, the entry point of the worker crons: run ready jobs one by
+        one, each in its own transaction, until none is ready or the time budget
+        is spent (then the cron is rescheduled at once through the progress API).
+
+        :returns: the number of jobs run
+        """
+        registry = self.env.registry
+        deadline = time.monotonic() + max_seconds
+        heartbeat = None if registry.in_test_mode() else _Heartbeat(registry)
+        count = 0
+        try:
+            while time.monotonic() < deadline and (not max_jobs or count < max_jobs):
+                if not self._qtc_run_one(heartbeat):
+                    break
+                count += 1
+        finally:
+            if heartbeat:
+                heartbeat.stop()
+        if count and time.monotonic() >= deadline:
+            remaining = self.search_count([("state", "=", "pending")])
+            self.env["ir.cron"]._notify_progress(done=count, remaining=remaining)
+        return count
+
+    @api.model
+    def _qtc_run_one(self, heartbeat=None):
+        """Claim and run one ready job. Returns False when none is ready."""
+        registry = self.env.registry
+        # The lock connection lives as long as the job runs (see module docstring).
+        # In test mode every cursor shares one connection, so it is not opened.
+        lock_cr = None if registry.in_test_mode() else registry.cursor()
+        try:
+            with registry.cursor() as claim_cr:
+                job_id = self._qtc_claim(claim_cr, lock_cr)
+                claim_cr.commit()  # per-job transaction boundary: the claim
+            if not job_id:
+                return False
+            if heartbeat:
+                heartbeat.job_id = job_id
+            self._qtc_perform(job_id)
+            return True
+        finally:
+            if heartbeat:
+                heartbeat.job_id = None
+            if lock_cr is not None:
+                lock_cr.rollback()
+                lock_cr.close()
+
+    @api.model
+    def _qtc_claim(self, cr, lock_cr=None):
+        """Select one ready job with ``FOR UPDATE SKIP LOCKED`` and mark it started
+        on ``cr`` (the caller commits). Returns its id or None."""
+        now = fields.Datetime.now()
+        cr.execute(_CLAIM_SQL, {"now": now})
+        row = cr.fetchone()
+        if not row:
+            return None
+        job_id, channel_id, capacity = row
+        if capacity:
+            # Serialise claims within a capacity-limited channel, then recount:
+            # the count in the claim query may predate a concurrent claim.
+            cr.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)",
+                (const.CHANNEL_LOCK_NAMESPACE, channel_id),
+            )
+            cr.execute(
+                "SELECT count(*) FROM qtc_job WHERE channel_id = %s AND state = 'started'",
+                (channel_id,),
+            )
+            if cr.fetchone()[0] >= capacity:
+                return None
+        if lock_cr is not None:
+            lock_cr.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", (const.JOB_LOCK_NAMESPACE, job_id)
+            )
+        cr.execute(
+            """
+            UPDATE qtc_job
+               SET state = 'started', attempts = attempts + 1, started_at = %(now)s,
+                   heartbeat_at = %(now)s, worker = %(worker)s, done_at = NULL,
+                   progress_done = 0, progress_total = 0, progress_message = NULL
+             WHERE id = %(id)s
+            """,
+            {"now": now, "worker": _worker_name(), "id": job_id},
+        )
+        return job_id
+
+    @api.model
+    def _qtc_perform(self, job_id):
+        """Run the claimed job ``job_id`` in a transaction of its own and record
+        the outcome. Never raises: failures become job states."""
+        registry = self.env.registry
+        cr = registry.cursor()
+        try:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            job = env["qtc.job"].browse(job_id)
+            result = job._qtc_execute()
+            if job._qtc_cancel_requested():
+                cr.rollback()
+                self._qtc_record_cancelled(job_id)
+                return
+            job._qtc_mark_done(result)
+            cr.commit()  # per-job transaction boundary: the work and its done state
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a job state
+            trace = traceback.format_exc()
+            try:
+                cr.rollback()
+            except psycopg2.Error:
+                pass  # the connection itself died (killed backend): nothing to undo
+            self._qtc_record_failure(job_id, exc, trace)
+        finally:
+            cr.close()
+
+    def _qtc_execute(self):
+        """Call the job's target method with its arguments, as its user, in its
+        company, with the correlation context set. Returns the method's result."""
+        self.ensure_one()
+        context = {
+            "qtc_job_id": self.id,
+            "qtc_correlation_id": self.correlation_id,
+            "qtc_event_id": self.event_id.id,
+            "allowed_company_ids": [self.company_id.id] if self.company_id else [],
+        }
+        user = self.user_id if self.user_id and self.user_id.active else None
+        env = self.env(user=user.id if user else SUPERUSER_ID, context=context)
+        records = env[self.model_name].browse(self.record_ids or []).exists()
+        if self.record_ids and not records:
+            raise BusinessError(
+                _("The records this job works on were deleted."),
+                category="unknown_record",
+            )
+        method = getattr(records, self.method_name)
+        return method(*(self.args or []), **(self.kwargs or {}))
+
+    def _qtc_cancel_requested(self):
+        self.env.cr.execute("SELECT cancel_requested FROM qtc_job WHERE id = %s", (self.id,))
+        row = self.env.cr.fetchone()
+        return bool(row and row[0])
+
+    def _qtc_mark_done(self, result):
+        self.ensure_one()
+        self.env.flush_all()
+        now = fields.Datetime.now()
+        self.env.cr.execute(
+            """
+            UPDATE qtc_job SET state = 'done', done_at = %s, result = %s,
+                   error_message = NULL, error_kind = NULL, write_date = %s
+             WHERE id = %s
+            """,
+            (now, None if result is None else str(result)[:10000], now, self.id),
+        )
+        self.invalidate_recordset()
+
+    @api.model
+    def _qtc_record_cancelled(self, job_id):
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                "UPDATE qtc_job SET state = 'cancelled', done_at = %s, "
+                "result = 'cancelled while running; its work was rolled back' "
+                "WHERE id = %s",
+                (fields.Datetime.now(), job_id),
+            )
+
+    @api.model
+    def _qtc_record_failure(self, job_id, exc, trace):
+        """Write the outcome of a failed attempt in a fresh transaction, so the
+        rollback of the job's work does not erase it."""
+        with self.env.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["qtc.job"].browse(job_id)._qtc_apply_failure(exc, trace)
+
+    def _qtc_apply_failure(self, exc, trace):
+        """Decide retry, failed or dead from the error class; open an exception
+        for a person when the job stops."""
+        self.ensure_one()
+        job = self
+        now = fields.Datetime.now()
+        message = str(exc) or type(exc).__name__
+        if isinstance(exc, BUSINESS_ERRORS):
+            kind, state, eta = "business", "failed", None
+        else:
+            kind = "transient" if isinstance(exc, TRANSIENT_ERRORS) else "crash"
+            if job.attempts >= job.max_attempts:
+                state, eta = "dead", None
+            else:
+                delay = getattr(exc, "delay", None)
+                if delay is None:
+                    delay = backoff.delay(job.attempts, cap=job.max_backoff)
+                state, eta = "pending", now + timedelta(seconds=delay)
+        values = {
+            "state": state,
+            "eta": eta,
+            "error_kind": kind,
+            "error_message": message[:5000],
+            "error_trace": trace if kind == "crash" else None,
+            "done_at": now if state != "pending" else None,
+        }
+        self.env.cr.execute(
+            """
+            UPDATE qtc_job SET state = %(state)s, eta = %(eta)s, error_kind = %(error_kind)s,
+                   error_message = %(error_message)s, error_trace = %(error_trace)s,
+                   done_at = %(done_at)s, write_date = %(now)s
+             WHERE id = %(id)s
+            """,
+            {**values, "now": now, "id": job.id},
+        )
+        job.invalidate_recordset()
+        log = _logger.info if state == "pending" else _logger.warning
+        log("job %s (%s) attempt %s: %s -> %s", job.id, job.name, job.attempts, message, state)
+        if job.event_id:
+            job.event_id.sudo().write(
+                {
+                    "state": {"pending": "received"}.get(state, state),
+                    "error_message": message[:5000],
+                }
+            )
+        if state == "failed":
+            self.env["qtc.exception"]._qtc_open_from_error(job, exc)
+        elif state == "dead":
+            self.env["qtc.exception"]._qtc_open_from_error(
+                job,
+                BusinessError(
+                    _(
+                        "Job gave up after %(attempts)s attempts: %(message)s",
+                        attempts=job.attempts,
+                        message=message,
+                    ),
+                    category="dead_job",
+                    severity="high",
+                    suggested_action=_(
+                        "Fix the cause (remote system down, configuration), then Retry."
+                    ),
+                ),
+            )
+        if state == "pending" and eta:
+            job._qtc_wake_workers(at=eta)
+
+    @api.model
+    def _qtc_run_pending_inline(self, limit=100):
+        """Run ready jobs in the current transaction, each inside a savepoint.
+
+        For tests and the command line (``odoo shell``): the same claim, execute
+        and failure paths as the workers, without separate transactions.
+
+        :returns: the number of jobs run
+        """
+        count = 0
+        while count < limit:
+            job_id = self._qtc_claim(self.env.cr)
+            if not job_id:
+                break
+            count += 1
+            job = self.browse(job_id)
+            job.invalidate_recordset()
+            try:
+                with self.env.cr.savepoint():
+                    result = job._qtc_execute()
+                    if job._qtc_cancel_requested():
+                        raise _CancelledInline()
+                    job._qtc_mark_done(result)
+            except _CancelledInline:
+                self.env.cr.execute(
+                    "UPDATE qtc_job SET state = 'cancelled', done_at = %s WHERE id = %s",
+                    (fields.Datetime.now(), job_id),
+                )
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a job state
+                trace = traceback.format_exc()
+                self.env.invalidate_all()
+                job._qtc_apply_failure(exc, trace)
+            self.env.invalidate_all()
+        return count
+
+    # ------------------------------------------------------------ maintenance
+
+    @api.model
+    def _qtc_recover_stale(self, stale_seconds=const.STALE_HEARTBEAT_SECONDS):
+        """Take back started jobs whose worker died: heartbeat older than
+        ``stale_seconds`` and advisory lock free. Each goes back to pending (or
+        dead when out of attempts).
+
+        :returns: the ids recovered
+        """
+        limit = fields.Datetime.now() - timedelta(seconds=stale_seconds)
+        self.env.cr.execute(
+            "SELECT id FROM qtc_job WHERE state = 'started' AND heartbeat_at < %s",
+            (limit,),
+        )
+        candidates = [row[0] for row in self.env.cr.fetchall()]
+        recovered = []
+        for job_id in candidates:
+            with self.env.registry.cursor() as cr:
+                cr.execute(
+                    "SELECT pg_try_advisory_xact_lock(%s, %s)",
+                    (const.JOB_LOCK_NAMESPACE, job_id),
+                )
+                if not cr.fetchone()[0]:
+                    continue  # its worker is alive, only slow to beat
+                cr.execute(
+                    "SELECT state FROM qtc_job WHERE id = %s FOR UPDATE", (job_id,)
+                )
+                if cr.fetchone()[0] != "started":
+                    continue
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                env["qtc.job"].browse(job_id)._qtc_apply_failure(
+                    RetryableError(_("Worker died while running the job; recovered.")),
+                    None,
+                )
+                recovered.append(job_id)
+        if recovered:
+            _logger.warning("recovered jobs from dead workers: %s", recovered)
+        return recovered
+
+    @api.model
+    def _qtc_prune(self, days=30, batch_size=const.PRUNE_BATCH_SIZE):
+        """Delete done and cancelled jobs older than ``days``, one batch per call.
+
+        Called by a cron that uses Odoo's progress API: each batch commits on
+        its own and the cron runs again at once while work remains, so a table of
+        millions of rows is pruned without a long transaction or a timeout.
+
+        :returns: the number of jobs deleted by this batch
+        """
+        limit = fields.Datetime.now() - timedelta(days=days)
+        self.env.cr.execute(
+            """
+            DELETE FROM qtc_job WHERE id IN (
+                SELECT id FROM qtc_job
+                 WHERE state IN ('done', 'cancelled') AND done_at < %s
+                 LIMIT %s
+                   FOR UPDATE SKIP LOCKED)
+            """,
+            (limit, batch_size),
+        )
+        deleted = self.env.cr.rowcount
+        remaining = 0
+        if deleted == batch_size:
+            self.env.cr.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM qtc_job WHERE state IN "
+                "('done', 'cancelled') AND done_at < %s LIMIT %s) AS more",
+                (limit, batch_size * 10),
+            )
+            remaining = self.env.cr.fetchone()[0]
+        self.env["ir.cron"]._notify_progress(done=deleted, remaining=remaining)
+        return deleted
+
+    # ---------------------------------------------------------------- helpers
+
+    def _qtc_progress(self, done, total, message=None):
+        """Report progress of a long job; visible at once in the UI (written on
+        a separate short transaction) and refreshes the heartbeat."""
+        job_id = self.env.context.get("qtc_job_id")
+        if not job_id:
+            return
+        registry = self.env.registry
+        with registry.cursor() as cr:
+            cr.execute(
+                """
+                UPDATE qtc_job SET progress_done = %s, progress_total = %s,
+                       progress_message = %s, heartbeat_at = %s
+                 WHERE id = %s
+                """,
+                (done, total, message, fields.Datetime.now(), job_id),
+            )
+
+    @api.model
+    def _qtc_backend_stats(self, backend_ids):
+        """Health figures per backend for the dashboard and /qtc/health."""
+        if not backend_ids:
+            return {}
+        now = fields.Datetime.now()
+        cr = self.env.cr
+        stats = {bid: {} for bid in backend_ids}
+        cr.execute(
+            """
+            SELECT backend_id,
+                   count(*) FILTER (WHERE state = 'pending'),
+                   count(*) FILTER (WHERE state = 'started'),
+                   count(*) FILTER (WHERE state = 'failed'),
+                   count(*) FILTER (WHERE state = 'dead'),
+                   min(create_date) FILTER (WHERE state = 'pending'),
+                   max(done_at) FILTER (WHERE state = 'done'),
+                   count(*) FILTER (WHERE state IN ('failed', 'dead')
+                                     AND done_at > %(day)s)
+                     + count(*) FILTER (WHERE state = 'pending' AND attempts > 0
+                                         AND write_date > %(day)s)
+              FROM qtc_job WHERE backend_id = ANY(%(ids)s)
+             GROUP BY backend_id
+            """,
+            {"ids": list(backend_ids), "day": now - timedelta(days=1)},
+        )
+        for bid, pending, started, failed, dead, oldest, last_done, failures in cr.fetchall():
+            stats[bid].update(
+                job_pending_count=pending,
+                job_started_count=started,
+                job_failed_count=failed,
+                job_dead_count=dead,
+                oldest_pending_minutes=round((now - oldest).total_seconds() / 60, 1)
+                if oldest
+                else 0.0,
+                last_success_at=last_done,
+                failures_24h=failures,
+            )
+        cr.execute(
+            """
+            SELECT backend_id, max(received_at),
+                   count(*) FILTER (WHERE state IN ('failed', 'dead'))
+              FROM qtc_event WHERE backend_id = ANY(%s) GROUP BY backend_id
+            """,
+            (list(backend_ids),),
+        )
+        for bid, last_event, failed_events in cr.fetchall():
+            stats[bid].update(last_event_at=last_event, event_failed_count=failed_events)
+        cr.execute(
+            "SELECT backend_id, count(*) FROM qtc_exception "
+            "WHERE state = 'open' AND backend_id = ANY(%s) GROUP BY backend_id",
+            (list(backend_ids),),
+        )
+        for bid, open_count in cr.fetchall():
+            stats[bid]["exception_open_count"] = open_count
+        return stats
+
+
+class _CancelledInline(Exception):
+    """Rolls the savepoint of an inline job back when its cancel was requested."""
+
+
+def _json(value):
+    # A JSON string is cast to jsonb by PostgreSQL on insert.
+    return json.dumps(value)

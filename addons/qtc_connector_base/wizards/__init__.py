@@ -1,0 +1,1 @@
+from . import qtc_exception_ignore, qtc_exception_replay
