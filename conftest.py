@@ -23,7 +23,6 @@ class _NoOdoo(importlib.abc.MetaPathFinder):
             raise ImportError(
                 f"{fullname} imported from a plain module: lib/ must not import odoo"
             )
-        return None
 
 
 def _register_bare_package(name, path):
@@ -35,8 +34,12 @@ def _register_bare_package(name, path):
 
 
 def _register_addons():
-    for manifest in sorted(ADDONS.glob("*/__manifest__.py")):
-        addon_dir = manifest.parent
+    for addon_dir in sorted(p for p in ADDONS.iterdir() if p.is_dir()):
+        if (
+            not (addon_dir / "__manifest__.py").is_file()
+            and not (addon_dir / "lib").is_dir()
+        ):
+            continue
         _register_bare_package(addon_dir.name, addon_dir)
         if (addon_dir / "tests").is_dir():
             _register_bare_package(f"{addon_dir.name}.tests", addon_dir / "tests")

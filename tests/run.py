@@ -24,7 +24,6 @@ import ast
 import csv
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -202,8 +201,7 @@ def run_unit(tally):
 
 def odoo_importable():
     probe = (
-        "import odoo.release as r, sys; "
-        "sys.exit(0 if r.version_info[0] == 18 else 3)"
+        "import odoo.release as r, sys; sys.exit(0 if r.version_info[0] == 18 else 3)"
     )
     proc = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, cwd="/"
@@ -217,7 +215,11 @@ def odoo_importable():
 
 def odoo_addons_path():
     proc = subprocess.run(
-        [sys.executable, "-c", "import odoo, os; print(os.path.dirname(odoo.__file__))"],
+        [
+            sys.executable,
+            "-c",
+            "import odoo, os; print(os.path.dirname(odoo.__file__))",
+        ],
         capture_output=True,
         text=True,
         cwd="/",
@@ -305,6 +307,7 @@ def run_odoo(addons, config, args, tally):
         )
         errors = []
         stats = None
+        started_tests = 0
         for line in proc.stdout:
             log.write(line)
             match = re.search(r"(\d+) failed, (\d+) error\(s\) of (\d+) tests", line)
@@ -313,10 +316,12 @@ def run_odoo(addons, config, args, tally):
             if re.search(r" (ERROR|CRITICAL) ", line):
                 errors.append(line.rstrip())
                 print(line.rstrip(), flush=True)
-            elif re.search(r"qtc_|Starting post tests|tests when loading", line):
-                if " INFO " in line and "odoo.modules.loading" not in line:
-                    continue
-                print(line.rstrip(), flush=True)
+            elif " Starting Test" in line:
+                started_tests += 1
+                if started_tests % 50 == 0:
+                    print(f"  ... {started_tests} Odoo tests run", flush=True)
+            elif re.search(r"modules loaded|post tests|tests when loading", line):
+                print(line.rstrip()[24:], flush=True)
         rc = proc.wait()
     elapsed = time.monotonic() - started
     if not args.keep_db:
@@ -329,7 +334,9 @@ def run_odoo(addons, config, args, tally):
     bad = failures + error_count
     if not bad and (rc or errors):
         bad = 1  # an install error or an ERROR log line outside a test
-    tally.add("odoo", total - failures - error_count, bad, f"({elapsed:.0f}s, {logfile.name})")
+    tally.add(
+        "odoo", total - failures - error_count, bad, f"({elapsed:.0f}s, {logfile.name})"
+    )
 
 
 def main():
@@ -344,8 +351,6 @@ def main():
     addons = discover_addons(config)
     tally = Tally()
     if "static" in tiers:
-        if shutil.which("git") is None:
-            print("note: git not found")
         run_static(addons, tally)
     if "unit" in tiers:
         run_unit(tally)

@@ -53,7 +53,8 @@ def parse_retry_after(value, now=None):
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    # isdigit() alone accepts "²", which float() rejects: ASCII digits only.
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -66,9 +67,14 @@ def parse_retry_after(value, now=None):
 
 
 def strip_query(url):
-    """The URL without query string and fragment: queries may carry tokens."""
+    """The URL without credentials, query string and fragment.
+
+    Queries may carry tokens, and ``user:password@`` in the host part is a
+    credential too.
+    """
     parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 class HttpClient:
@@ -80,7 +86,9 @@ class HttpClient:
     :param session: a ``requests.Session`` to reuse (one per backend)
     """
 
-    def __init__(self, secrets=(), rate_limiter=None, timeout=DEFAULT_TIMEOUT, session=None):
+    def __init__(
+        self, secrets=(), rate_limiter=None, timeout=DEFAULT_TIMEOUT, session=None
+    ):
         self.secrets = tuple(secrets)
         self.rate_limiter = rate_limiter
         self.timeout = timeout
@@ -113,7 +121,8 @@ class HttpClient:
             headers["Idempotency-Key"] = idempotency_key
         if self.rate_limiter is not None:
             self.rate_limiter.acquire()
-        shown_url = strip_query(url)
+        # Some APIs put a token in the path: mask known secrets there too.
+        shown_url = redact_text(strip_query(url), self.secrets)
         started = time.monotonic()
         try:
             response = self.session.request(
@@ -124,12 +133,21 @@ class HttpClient:
             raise RetryableError(f"{method} {shown_url} timed out") from None
         except requests.ConnectionError as exc:
             reason = redact_text(type(exc).__name__, self.secrets)
-            _logger.warning("%s %s unreachable: %s [%s]", method, shown_url, reason, correlation_id)
-            raise RetryableError(f"{method} {shown_url} unreachable ({reason})") from None
+            _logger.warning(
+                "%s %s unreachable: %s [%s]", method, shown_url, reason, correlation_id
+            )
+            raise RetryableError(
+                f"{method} {shown_url} unreachable ({reason})"
+            ) from None
         elapsed_ms = (time.monotonic() - started) * 1000
         status = response.status_code
         _logger.info(
-            "%s %s -> %s in %.0f ms [%s]", method, shown_url, status, elapsed_ms, correlation_id
+            "%s %s -> %s in %.0f ms [%s]",
+            method,
+            shown_url,
+            status,
+            elapsed_ms,
+            correlation_id,
         )
         if _logger.isEnabledFor(logging.DEBUG):
             _logger.debug("response body: %s", self.excerpt(response))
@@ -149,7 +167,9 @@ class HttpClient:
     def excerpt(self, response):
         """The start of a response body with known secrets masked."""
         try:
-            text = response.text[:BODY_EXCERPT]
+            text = response.text
         except (UnicodeDecodeError, AttributeError):
             return ""
-        return redact_text(text, self.secrets)
+        # Redact before cutting: a secret straddling the cut would otherwise
+        # survive as an unmatched (and unmasked) prefix.
+        return redact_text(text, self.secrets)[:BODY_EXCERPT]

@@ -14,7 +14,7 @@ class TokenBucket:
     """Thread-safe token bucket.
 
     :param rate: tokens added per second (> 0)
-    :param burst: bucket size; defaults to ``max(1, rate)``
+    :param burst: bucket size (>= 1); defaults to ``max(1, rate)``
     :param clock: monotonic clock, injectable for tests
     :param sleep: sleep function, injectable for tests
     """
@@ -24,6 +24,9 @@ class TokenBucket:
             raise ValueError("rate must be positive")
         self.rate = float(rate)
         self.burst = float(burst if burst is not None else max(1.0, rate))
+        if self.burst < 1:
+            # A bucket that cannot hold one token runs at a fraction of ``rate``.
+            raise ValueError("burst must be at least 1")
         self._tokens = self.burst
         self._clock = clock
         self._sleep = sleep

@@ -41,6 +41,8 @@ def redact_text(text, secrets):
     """
     if not text:
         return text
-    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+    for secret in sorted(
+        {s for s in secrets if s and len(s) >= 4}, key=len, reverse=True
+    ):
         text = text.replace(secret, MASK)
     return text

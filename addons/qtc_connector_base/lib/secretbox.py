@@ -21,7 +21,7 @@ from .errors import ConfigError
 
 HOW_TO_SET = (
     "set the Odoo config option qtc_encryption_key or the environment variable "
-    "QTC_ENCRYPTION_KEY to a Fernet key (python3 -c \"from cryptography.fernet "
+    'QTC_ENCRYPTION_KEY to a Fernet key (python3 -c "from cryptography.fernet '
     'import Fernet; print(Fernet.generate_key().decode())")'
 )
 
@@ -84,5 +84,6 @@ class SecretBox:
             return self._box.rotate(ciphertext.encode()).decode()
         except (InvalidToken, ValueError, TypeError):
             raise UndecryptableSecret(
-                f"The stored {label} cannot be re-encrypted: no configured key opens it."
+                f"The stored {label} cannot be re-encrypted: "
+                "no configured key opens it."
             ) from None

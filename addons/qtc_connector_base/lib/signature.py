@@ -39,7 +39,9 @@ class SignatureMismatch(SignatureError):
 def compute(secret, timestamp, body):
     """Hex HMAC-SHA256 of ``f"{timestamp}." + body`` under ``secret``."""
     key = secret.encode() if isinstance(secret, str) else secret
-    return hmac.new(key, f"{int(timestamp)}.".encode() + body, hashlib.sha256).hexdigest()
+    return hmac.new(
+        key, f"{int(timestamp)}.".encode() + body, hashlib.sha256
+    ).hexdigest()
 
 
 def sign(body, secrets, timestamp=None):
@@ -67,10 +69,15 @@ def parse_header(header):
         if not sep:
             raise SignatureMalformed("signature header item without '='")
         if key == "t":
-            if not value.isdigit():
+            # isdigit() alone accepts "²", which int() then rejects with a bare
+            # ValueError: only ASCII digits are a timestamp.
+            if not (value.isascii() and value.isdigit()):
                 raise SignatureMalformed("signature timestamp is not an integer")
             timestamp = int(value)
         elif key == "v1":
+            # compare_digest raises TypeError on non-ASCII str: refuse it here.
+            if not value.isascii():
+                raise SignatureMalformed("signature v1 is not hexadecimal")
             digests.append(value.lower())
     if timestamp is None:
         raise SignatureMalformed("signature header has no timestamp")
@@ -83,10 +90,14 @@ def verify(header, body, secrets, tolerance=DEFAULT_TOLERANCE, now=None):
     """Check a signature header against the raw body.
 
     :param secrets: the receiver's active secrets (current, and previous during a
-        rotation); empty secrets are ignored
+        rotation), or one str/bytes secret; empty secrets are ignored
     :returns: the signed timestamp
     :raises SignatureError: any reason the request is not authentic
     """
+    if isinstance(secrets, (str, bytes)):
+        # Iterating a lone str would make each character a "secret": a forger
+        # could then sign with a one-character key.
+        secrets = [secrets]
     timestamp, digests = parse_header(header)
     now = time.time() if now is None else now
     if abs(now - timestamp) > tolerance:

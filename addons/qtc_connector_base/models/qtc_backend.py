@@ -25,10 +25,11 @@ MANAGER_GROUP = "qtc_connector_base.group_qtc_manager"
 WebhookConfig = namedtuple(
     "WebhookConfig",
     "backend_id provider state company_id max_body_bytes tolerance secrets "
-    "previous_until",
+    "previous_until channel_id max_attempts",
 )
 # One parsed inbound event, as a provider's _qtc_webhook_parse returns them.
 InboundEvent = namedtuple("InboundEvent", "external_id event_type payload", defaults=())
+
 
 def request_json(payload, status=200):
     return request.make_json_response(payload, status=status)
@@ -86,7 +87,7 @@ class QtcBackend(models.Model):
         compute="_compute_qtc_secrets",
         inverse="_inverse_qtc_secrets",
         groups=MANAGER_GROUP,
-        qtc_secret="webhook_secret",
+        qtc_secret="webhook_secret",  # noqa: S106 - the credential name
         help="Write-only. Entering a new secret keeps the previous one valid for "
         "the rotation window, so no event is dropped while senders switch.",
     )
@@ -100,7 +101,9 @@ class QtcBackend(models.Model):
         groups=MANAGER_GROUP,
         help="Until then, events signed with the previous secret are accepted too.",
     )
-    secrets_summary = fields.Char(compute="_compute_secrets_summary", groups=MANAGER_GROUP)
+    secrets_summary = fields.Char(
+        compute="_compute_secrets_summary", groups=MANAGER_GROUP
+    )
     webhook_tolerance = fields.Integer(
         string="Signature tolerance (s)", default=const.WEBHOOK_TOLERANCE_SECONDS
     )
@@ -138,7 +141,9 @@ class QtcBackend(models.Model):
     failures_24h = fields.Integer(compute="_compute_health", string="Failures (24 h)")
     oldest_pending_minutes = fields.Float(compute="_compute_health")
     last_success_at = fields.Datetime(compute="_compute_health")
-    last_event_at = fields.Datetime(compute="_compute_health", string="Last event received")
+    last_event_at = fields.Datetime(
+        compute="_compute_health", string="Last event received"
+    )
     health_status = fields.Selection(
         [("ok", "Healthy"), ("warning", "Warning"), ("error", "Failing")],
         compute="_compute_health",
@@ -151,7 +156,11 @@ class QtcBackend(models.Model):
             f"Events must be kept at least {const.MIN_EVENT_RETENTION_DAYS} days so "
             "late redeliveries are still recognised as duplicates.",
         ),
-        ("max_body_positive", "CHECK(max_body_bytes > 0)", "The body cap must be positive."),
+        (
+            "max_body_positive",
+            "CHECK(max_body_bytes > 0)",
+            "The body cap must be positive.",
+        ),
     ]
 
     # ------------------------------------------------------------------ fields
@@ -182,17 +191,26 @@ class QtcBackend(models.Model):
 
     def _compute_secrets_summary(self):
         labels = {
-            key: self._fields[fname].string for fname, key in self._qtc_secret_fields().items()
+            key: self._fields[fname].string
+            for fname, key in self._qtc_secret_fields().items()
         }
-        stored = self.env["qtc.credential"].sudo().search([("backend_id", "in", self.ids)])
+        stored = (
+            self.env["qtc.credential"].sudo().search([("backend_id", "in", self.ids)])
+        )
         for backend in self:
-            keys = set(stored.filtered(lambda c, b=backend: c.backend_id == b).mapped("key"))
+            keys = set(
+                stored.filtered(lambda c, b=backend: c.backend_id == b).mapped("key")
+            )
             parts = [
                 f"{label}: {'set' if key in keys else 'not set'}"
                 for key, label in labels.items()
             ]
             until = backend.sudo().webhook_secret_previous_until
-            if "webhook_secret_previous" in keys and until and until > fields.Datetime.now():
+            if (
+                "webhook_secret_previous" in keys
+                and until
+                and until > fields.Datetime.now()
+            ):
                 parts.append(f"previous webhook secret valid until {until} UTC")
             backend.secrets_summary = " · ".join(parts)
 
@@ -283,7 +301,10 @@ class QtcBackend(models.Model):
         """Stop accepting the previous webhook secret now."""
         for backend in self:
             backend.sudo().env["qtc.credential"].search(
-                [("backend_id", "=", backend.id), ("key", "=", "webhook_secret_previous")]
+                [
+                    ("backend_id", "=", backend.id),
+                    ("key", "=", "webhook_secret_previous"),
+                ]
             ).unlink()
             backend.sudo().webhook_secret_previous_until = False
             backend.message_post(body=_("Previous webhook secret revoked."))
@@ -331,8 +352,10 @@ class QtcBackend(models.Model):
             )
             previous.unlink()
             existing.key = "webhook_secret_previous"
-            self.sudo().webhook_secret_previous_until = fields.Datetime.now() + timedelta(
-                hours=self.sudo().secret_rotation_hours
+            existing.flush_recordset()  # the new row below reuses the key
+            self.sudo().webhook_secret_previous_until = (
+                fields.Datetime.now()
+                + timedelta(hours=self.sudo().secret_rotation_hours)
             )
             existing = credentials
         if existing:
@@ -363,7 +386,11 @@ class QtcBackend(models.Model):
             if not required:
                 return None
             raise BusinessError(
-                _("Backend %(name)s has no %(key)s configured.", name=self.name, key=key),
+                _(
+                    "Backend %(name)s has no %(key)s configured.",
+                    name=self.name,
+                    key=key,
+                ),
                 category="configuration",
                 suggested_action=_("Enter it on the backend form (QTC Manager)."),
             )
@@ -375,8 +402,8 @@ class QtcBackend(models.Model):
         """Every plaintext secret of the backend, to mask them in logged text."""
         self.ensure_one()
         values = []
-        for credential in self.env["qtc.credential"].sudo().search(
-            [("backend_id", "=", self.id)]
+        for credential in (
+            self.env["qtc.credential"].sudo().search([("backend_id", "=", self.id)])
         ):
             try:
                 values.append(secret_box().decrypt(credential.ciphertext))
@@ -397,11 +424,15 @@ class QtcBackend(models.Model):
         backend = self.sudo().browse(backend_id).exists()
         if not backend:
             return None
-        credentials = self.env["qtc.credential"].sudo().search(
-            [
-                ("backend_id", "=", backend.id),
-                ("key", "in", ("webhook_secret", "webhook_secret_previous")),
-            ]
+        credentials = (
+            self.env["qtc.credential"]
+            .sudo()
+            .search(
+                [
+                    ("backend_id", "=", backend.id),
+                    ("key", "in", ("webhook_secret", "webhook_secret_previous")),
+                ]
+            )
         )
         ordered = sorted(credentials, key=lambda c: c.key != "webhook_secret")
         return WebhookConfig(
@@ -413,6 +444,8 @@ class QtcBackend(models.Model):
             backend.webhook_tolerance,
             tuple((c.key, c.ciphertext) for c in ordered),
             backend.webhook_secret_previous_until,
+            backend.job_channel_id.id or None,
+            backend.job_max_attempts or const.DEFAULT_MAX_ATTEMPTS,
         )
 
     def _qtc_webhook_secrets(self, config=None):
@@ -431,7 +464,7 @@ class QtcBackend(models.Model):
             if key == "webhook_secret" or previous_valid
         ]
 
-    def _qtc_store_events(self, events, headers=None, signature_verified=True):
+    def _qtc_store_events(self, events, headers=None, config=None):
         """Store inbound events and queue one job per new event, in one statement.
 
         Duplicates (same backend and external id) are acknowledged and change
@@ -441,11 +474,15 @@ class QtcBackend(models.Model):
 
         :param events: ``InboundEvent`` tuples (payload as text)
         :param headers: request headers worth keeping (dict)
+        :param config: the cached ``WebhookConfig``; with it, storing costs
+            exactly one SQL statement, new events or duplicates alike
         :returns: ``{external_id: event id}`` for the events that were new
         """
         self.ensure_one()
         if not events:
             return {}
+        self.env.flush_all()
+        config = config or self._qtc_webhook_config(self.id)
         kept = json.dumps(headers or {})
         count = len(events)
         correlation_ids = [uuid.uuid4().hex for _event in events]
@@ -492,18 +529,18 @@ class QtcBackend(models.Model):
             """,
             {
                 "backend": self.id,
-                "company": self.company_id.id,
-                "provider": self.provider,
+                "company": config.company_id,
+                "provider": config.provider,
                 "headers": kept,
-                "verified": signature_verified,
+                "verified": True,
                 "now": fields.Datetime.now(),
                 "uid": self.env.uid,
                 "ext": [e.external_id for e in events],
                 "types": [e.event_type for e in events],
                 "payloads": [e.payload for e in events],
                 "corr": correlation_ids,
-                "channel": self.job_channel_id.id or None,
-                "max_attempts": self.job_max_attempts or const.DEFAULT_MAX_ATTEMPTS,
+                "channel": config.channel_id,
+                "max_attempts": config.max_attempts,
                 "crons": list(self.env["qtc.job"]._qtc_worker_cron_ids()),
             },
         )
@@ -606,7 +643,9 @@ class QtcBackend(models.Model):
         missing = [key for key in ("id", "type") if not data.get(key)]
         if missing:
             raise ValueError(f"missing field(s): {', '.join(missing)}")
-        return [InboundEvent(str(data["id"])[:255], str(data["type"])[:128], body.decode())]
+        return [
+            InboundEvent(str(data["id"])[:255], str(data["type"])[:128], body.decode())
+        ]
 
     def _qtc_webhook_answer(self, events, stored):
         """The 2xx answer once events are stored.
@@ -617,7 +656,11 @@ class QtcBackend(models.Model):
         """
         self.ensure_one()
         return request_json(
-            {"received": len(events), "new": len(stored), "duplicates": len(events) - len(stored)}
+            {
+                "received": len(events),
+                "new": len(stored),
+                "duplicates": len(events) - len(stored),
+            }
         )
 
     def _qtc_webhook_error(self, status, message):

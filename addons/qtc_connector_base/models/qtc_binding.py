@@ -29,13 +29,19 @@ class QtcBinding(models.Model):
         "qtc.backend", required=True, index=True, ondelete="cascade"
     )
     company_id = fields.Many2one(related="backend_id.company_id", store=True)
-    external_type = fields.Char(required=True, help="e.g. Account, Opportunity, customer")
+    external_type = fields.Char(
+        required=True, help="e.g. Account, Opportunity, customer"
+    )
     external_id = fields.Char(required=True)
     res_model = fields.Char(required=True, index=True)
-    res_id = fields.Many2oneReference(model_field="res_model", required=True, index=True)
+    res_id = fields.Many2oneReference(
+        model_field="res_model", required=True, index=True
+    )
     external_updated_at = fields.Datetime()
     payload_hash = fields.Char()
-    correlation_id = fields.Char(help="Correlation id of the event that last changed it.")
+    correlation_id = fields.Char(
+        help="Correlation id of the event that last changed it."
+    )
 
     _sql_constraints = [
         (
@@ -121,7 +127,11 @@ class QtcBinding(models.Model):
             payload hash) or ``"newer"``
         """
         self.ensure_one()
-        if updated_at and self.external_updated_at and updated_at < self.external_updated_at:
+        if (
+            updated_at
+            and self.external_updated_at
+            and updated_at < self.external_updated_at
+        ):
             return "stale"
         if payload is not None and self.payload_hash == payload_hash(payload):
             return "identical"

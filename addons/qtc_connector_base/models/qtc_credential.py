@@ -62,9 +62,10 @@ class QtcCredential(models.Model):
         box = secret_box()
         credentials = self.sudo().search([])
         for credential in credentials:
+            backend_name = credential.backend_id.display_name
             credential.ciphertext = box.rotate(
                 credential.ciphertext,
-                label=f"{credential.key} of backend {credential.backend_id.display_name}",
+                label=f"{credential.key} of backend {backend_name}",
             )
         self.env.registry.clear_cache()
         return len(credentials)

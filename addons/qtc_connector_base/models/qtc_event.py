@@ -1,6 +1,6 @@
 import json
 
-from odoo import _, api, fields, models
+from odoo import SUPERUSER_ID, _, api, fields, models
 
 from .. import const
 
@@ -64,25 +64,43 @@ class QtcEvent(models.Model):
         """Job target: apply the event through its backend's provider hook."""
         self.ensure_one()
         backend = self.backend_id
+        # A dry run passes its own correlation id so its trace lines can be told
+        # apart; a worker passes the event's.
+        correlation_id = (
+            self.env.context.get("qtc_correlation_id") or self.correlation_id
+        )
         outcome = backend.with_context(
-            qtc_correlation_id=self.correlation_id, qtc_event_id=self.id
+            qtc_correlation_id=correlation_id, qtc_event_id=self.id
         )._qtc_handle_event(self)
         state = "ignored" if outcome == IGNORED else "done"
         self.sudo().write(
-            {"state": state, "result": str(outcome or "")[:5000], "error_message": False}
+            {
+                "state": state,
+                "result": str(outcome or "")[:5000],
+                "error_message": False,
+            }
         )
         return outcome
 
     def action_replay(self):
         """Queue the event again (after a fix). Its handler is idempotent, so a
         replay of an applied event changes nothing."""
+        # Events are applied by the system, as on first delivery, whoever asked
+        # for the replay (recorded in the chatter below).
+        jobs = self.env["qtc.job"].with_user(SUPERUSER_ID)
         for event in self:
-            self.env["qtc.job"]._qtc_enqueue(
-                event, "_qtc_process", name=_("Replay event %s", event.external_id),
-                event=event, identity_key=f"qtc.event:{event.id}:replay",
+            jobs._qtc_enqueue(
+                event,
+                "_qtc_process",
+                name=_("Replay event %s", event.external_id),
+                event=event,
+                identity_key=f"qtc.event:{event.id}:replay",
             )
             event.sudo().write({"state": "received", "error_message": False})
-            event.message_post(body=_("Replayed by %s.", self.env.user.name))
+            event.sudo().message_post(
+                body=_("Replayed by %s.", self.env.user.name),
+                author_id=self.env.user.partner_id.id,
+            )
         return True
 
     def action_view_trace(self):

@@ -20,7 +20,9 @@ class QtcException(models.Model):
     _order = "state, severity_rank desc, id desc"
 
     name = fields.Char(required=True, tracking=True)
-    category = fields.Selection(const.EXCEPTION_CATEGORIES, required=True, tracking=True)
+    category = fields.Selection(
+        const.EXCEPTION_CATEGORIES, required=True, tracking=True
+    )
     severity = fields.Selection(const.SEVERITIES, default="medium", required=True)
     severity_rank = fields.Integer(compute="_compute_severity_rank", store=True)
     state = fields.Selection(
@@ -41,7 +43,9 @@ class QtcException(models.Model):
     record_ref = fields.Reference(
         selection="_selection_models", compute="_compute_record_ref", string="Record"
     )
-    external_type = fields.Char(help="External record a link would bind (e.g. customer).")
+    external_type = fields.Char(
+        help="External record a link would bind (e.g. customer)."
+    )
     external_id = fields.Char()
     link_ref = fields.Reference(selection="_selection_models", string="Link to")
     occurrences = fields.Integer(default=1, readonly=True)

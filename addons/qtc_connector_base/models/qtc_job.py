@@ -93,7 +93,9 @@ class _Heartbeat:
         self.registry = registry
         self.job_id = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="qtc-heartbeat", daemon=True)
+        self._thread = threading.Thread(
+            target=self._beat, name="qtc-heartbeat", daemon=True
+        )
         self._thread.start()
 
     def _beat(self):
@@ -127,7 +129,9 @@ class QtcJob(models.Model):
     )
     model_name = fields.Char(required=True, readonly=True)
     method_name = fields.Char(required=True, readonly=True)
-    record_ids = fields.Json(readonly=True, help="Ids of the records the method runs on.")
+    record_ids = fields.Json(
+        readonly=True, help="Ids of the records the method runs on."
+    )
     args = fields.Json(readonly=True)
     kwargs = fields.Json(readonly=True)
     priority = fields.Integer(default=10, help="Lower runs first.")
@@ -142,15 +146,24 @@ class QtcJob(models.Model):
         readonly=True, index=True, help="Same key, same work: not queued twice."
     )
     depends_on_id = fields.Many2one(
-        "qtc.job", readonly=True, index=True, ondelete="set null",
+        "qtc.job",
+        readonly=True,
+        index=True,
+        ondelete="set null",
         help="Runs only once this job is done.",
     )
-    backend_id = fields.Many2one("qtc.backend", index=True, readonly=True, ondelete="cascade")
-    event_id = fields.Many2one("qtc.event", index=True, readonly=True, ondelete="set null")
+    backend_id = fields.Many2one(
+        "qtc.backend", index=True, readonly=True, ondelete="cascade"
+    )
+    event_id = fields.Many2one(
+        "qtc.event", index=True, readonly=True, ondelete="set null"
+    )
     company_id = fields.Many2one(
         "res.company", readonly=True, default=lambda self: self.env.company, index=True
     )
-    user_id = fields.Many2one("res.users", readonly=True, default=lambda self: self.env.uid)
+    user_id = fields.Many2one(
+        "res.users", readonly=True, default=lambda self: self.env.uid
+    )
     correlation_id = fields.Char(readonly=True, index=True)
     worker = fields.Char(readonly=True)
     started_at = fields.Datetime(readonly=True)
@@ -262,7 +275,9 @@ class QtcJob(models.Model):
                 "kwargs": _json(dict(kwargs or {})),
                 "priority": priority,
                 "eta": eta,
-                "channel": (channel or (backend and backend.job_channel_id) or self.browse()).id
+                "channel": (
+                    channel or (backend and backend.job_channel_id) or self.browse()
+                ).id
                 or None,
                 "identity": identity_key,
                 "depends": depends_on.id if depends_on else None,
@@ -282,7 +297,8 @@ class QtcJob(models.Model):
         row = self.env.cr.fetchone()
         if row is None:
             return self.search(
-                [("identity_key", "=", identity_key), ("state", "=", "pending")], limit=1
+                [("identity_key", "=", identity_key), ("state", "=", "pending")],
+                limit=1,
             )
         if eta is None or eta <= now:
             self._qtc_wake_workers()
@@ -332,13 +348,15 @@ class QtcJob(models.Model):
         jobs = self.filtered(lambda j: j.state != "pending")
         if not jobs:
             return True
+        self.env.flush_all()
         # Guarded on the state read above: a job a worker claimed in between is
         # left alone rather than queued a second time.
         self.env.cr.execute(
             """
             UPDATE qtc_job
-               SET state = 'pending', attempts = 0, eta = NULL, cancel_requested = false,
-                   error_kind = NULL, write_date = %s, write_uid = %s
+               SET state = 'pending', attempts = 0, eta = NULL,
+                   cancel_requested = false, error_kind = NULL,
+                   write_date = %s, write_uid = %s
              WHERE id = ANY(%s) AND state IN ('failed', 'dead', 'cancelled', 'done')
             RETURNING id
             """,
@@ -353,9 +371,11 @@ class QtcJob(models.Model):
     def action_cancel(self):
         """Cancel pending, failed or dead jobs; a started job is flagged and the
         runner rolls its work back instead of committing it."""
+        self.env.flush_all()
         self.env.cr.execute(
             """
-            UPDATE qtc_job SET state = 'cancelled', done_at = %(now)s, write_date = %(now)s
+            UPDATE qtc_job
+               SET state = 'cancelled', done_at = %(now)s, write_date = %(now)s
              WHERE id = ANY(%(ids)s) AND state IN ('pending', 'failed', 'dead')
             """,
             {"ids": self.ids, "now": fields.Datetime.now()},
@@ -394,9 +414,10 @@ class QtcJob(models.Model):
         count = 0
         try:
             while time.monotonic() < deadline and (not max_jobs or count < max_jobs):
-                if not self._qtc_run_one(heartbeat):
+                outcome = self._qtc_run_one(heartbeat)
+                if outcome is False:
                     break
-                count += 1
+                count += bool(outcome)
         finally:
             if heartbeat:
                 heartbeat.stop()
@@ -407,14 +428,28 @@ class QtcJob(models.Model):
 
     @api.model
     def _qtc_run_one(self, heartbeat=None):
-        """Claim and run one ready job. Returns False when none is ready."""
+        """Claim and run one ready job.
+
+        :returns: True when a job ran, False when none is ready, None when the
+            claim hit a transient database error (try again)
+        """
         registry = self.env.registry
         # The lock connection lives as long as the job runs (see module docstring).
         # In test mode every cursor shares one connection, so it is not opened.
         lock_cr = None if registry.in_test_mode() else registry.cursor()
         try:
             with registry.cursor() as claim_cr:
-                job_id = self._qtc_claim(claim_cr, lock_cr)
+                if lock_cr is not None:
+                    # SKIP LOCKED must see rows other workers committed after
+                    # this transaction began; Odoo's default (repeatable read)
+                    # would fail such rows with a serialization error instead.
+                    claim_cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                try:
+                    job_id = self._qtc_claim(claim_cr, lock_cr)
+                except psycopg2.OperationalError:
+                    _logger.warning("claim failed; trying again", exc_info=True)
+                    claim_cr.rollback()
+                    return None  # nothing claimed this time; the loop goes on
                 claim_cr.commit()  # per-job transaction boundary: the claim
             if not job_id:
                 return False
@@ -433,6 +468,7 @@ class QtcJob(models.Model):
     def _qtc_claim(self, cr, lock_cr=None):
         """Select one ready job with ``FOR UPDATE SKIP LOCKED`` and mark it started
         on ``cr`` (the caller commits). Returns its id or None."""
+        self.env.flush_all()
         now = fields.Datetime.now()
         cr.execute(_CLAIM_SQL, {"now": now})
         row = cr.fetchone()
@@ -447,14 +483,16 @@ class QtcJob(models.Model):
                 (const.CHANNEL_LOCK_NAMESPACE, channel_id),
             )
             cr.execute(
-                "SELECT count(*) FROM qtc_job WHERE channel_id = %s AND state = 'started'",
+                "SELECT count(*) FROM qtc_job "
+                "WHERE channel_id = %s AND state = 'started'",
                 (channel_id,),
             )
             if cr.fetchone()[0] >= capacity:
                 return None
         if lock_cr is not None:
             lock_cr.execute(
-                "SELECT pg_advisory_xact_lock(%s, %s)", (const.JOB_LOCK_NAMESPACE, job_id)
+                "SELECT pg_advisory_xact_lock(%s, %s)",
+                (const.JOB_LOCK_NAMESPACE, job_id),
             )
         cr.execute(
             """
@@ -484,7 +522,7 @@ class QtcJob(models.Model):
                 return
             job._qtc_mark_done(result)
             cr.commit()  # per-job transaction boundary: the work and its done state
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a job state
+        except Exception as exc:
             trace = traceback.format_exc()
             try:
                 cr.rollback()
@@ -516,7 +554,9 @@ class QtcJob(models.Model):
         return method(*(self.args or []), **(self.kwargs or {}))
 
     def _qtc_cancel_requested(self):
-        self.env.cr.execute("SELECT cancel_requested FROM qtc_job WHERE id = %s", (self.id,))
+        self.env.cr.execute(
+            "SELECT cancel_requested FROM qtc_job WHERE id = %s", (self.id,)
+        )
         row = self.env.cr.fetchone()
         return bool(row and row[0])
 
@@ -580,7 +620,8 @@ class QtcJob(models.Model):
         }
         self.env.cr.execute(
             """
-            UPDATE qtc_job SET state = %(state)s, eta = %(eta)s, error_kind = %(error_kind)s,
+            UPDATE qtc_job
+               SET state = %(state)s, eta = %(eta)s, error_kind = %(error_kind)s,
                    error_message = %(error_message)s, error_trace = %(error_trace)s,
                    done_at = %(done_at)s, write_date = %(now)s
              WHERE id = %(id)s
@@ -589,7 +630,14 @@ class QtcJob(models.Model):
         )
         job.invalidate_recordset()
         log = _logger.info if state == "pending" else _logger.warning
-        log("job %s (%s) attempt %s: %s -> %s", job.id, job.name, job.attempts, message, state)
+        log(
+            "job %s (%s) attempt %s: %s -> %s",
+            job.id,
+            job.name,
+            job.attempts,
+            message,
+            state,
+        )
         if job.event_id:
             job.event_id.sudo().write(
                 {
@@ -643,10 +691,11 @@ class QtcJob(models.Model):
                     job._qtc_mark_done(result)
             except _CancelledInline:
                 self.env.cr.execute(
-                    "UPDATE qtc_job SET state = 'cancelled', done_at = %s WHERE id = %s",
+                    "UPDATE qtc_job SET state = 'cancelled', done_at = %s "
+                    "WHERE id = %s",
                     (fields.Datetime.now(), job_id),
                 )
-            except Exception as exc:  # noqa: BLE001 - every failure becomes a job state
+            except Exception as exc:
                 trace = traceback.format_exc()
                 self.env.invalidate_all()
                 job._qtc_apply_failure(exc, trace)
@@ -663,9 +712,10 @@ class QtcJob(models.Model):
 
         :returns: the ids recovered
         """
+        self.env.flush_all()
         limit = fields.Datetime.now() - timedelta(seconds=stale_seconds)
         self.env.cr.execute(
-            "SELECT id FROM qtc_job WHERE state = 'started' AND heartbeat_at < %s",
+            "SELECT id FROM qtc_job WHERE state = 'started' AND heartbeat_at <= %s",
             (limit,),
         )
         candidates = [row[0] for row in self.env.cr.fetchall()]
@@ -703,6 +753,7 @@ class QtcJob(models.Model):
 
         :returns: the number of jobs deleted by this batch
         """
+        self.env.flush_all()
         limit = fields.Datetime.now() - timedelta(days=days)
         self.env.cr.execute(
             """
@@ -750,6 +801,7 @@ class QtcJob(models.Model):
         """Health figures per backend for the dashboard and /qtc/health."""
         if not backend_ids:
             return {}
+        self.env.flush_all()
         now = fields.Datetime.now()
         cr = self.env.cr
         stats = {bid: {} for bid in backend_ids}
@@ -771,7 +823,16 @@ class QtcJob(models.Model):
             """,
             {"ids": list(backend_ids), "day": now - timedelta(days=1)},
         )
-        for bid, pending, started, failed, dead, oldest, last_done, failures in cr.fetchall():
+        for (
+            bid,
+            pending,
+            started,
+            failed,
+            dead,
+            oldest,
+            last_done,
+            failures,
+        ) in cr.fetchall():
             stats[bid].update(
                 job_pending_count=pending,
                 job_started_count=started,
@@ -792,7 +853,9 @@ class QtcJob(models.Model):
             (list(backend_ids),),
         )
         for bid, last_event, failed_events in cr.fetchall():
-            stats[bid].update(last_event_at=last_event, event_failed_count=failed_events)
+            stats[bid].update(
+                last_event_at=last_event, event_failed_count=failed_events
+            )
         cr.execute(
             "SELECT backend_id, count(*) FROM qtc_exception "
             "WHERE state = 'open' AND backend_id = ANY(%s) GROUP BY backend_id",

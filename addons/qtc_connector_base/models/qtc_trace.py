@@ -11,11 +11,15 @@ class QtcTrace(models.Model):
     _order = "id"
 
     correlation_id = fields.Char(index=True, readonly=True)
-    event_id = fields.Many2one("qtc.event", index=True, readonly=True, ondelete="set null")
+    event_id = fields.Many2one(
+        "qtc.event", index=True, readonly=True, ondelete="set null"
+    )
     job_id = fields.Many2one("qtc.job", readonly=True, ondelete="set null")
     backend_id = fields.Many2one("qtc.backend", readonly=True, ondelete="cascade")
     res_model = fields.Char(readonly=True, index=True)
-    res_id = fields.Many2oneReference(model_field="res_model", readonly=True, index=True)
+    res_id = fields.Many2oneReference(
+        model_field="res_model", readonly=True, index=True
+    )
     res_name = fields.Char(readonly=True)
     operation = fields.Selection(
         [
@@ -71,7 +75,9 @@ class QtcTrace(models.Model):
     @api.model
     def _qtc_action_for_record(self, record):
         """Every trace line of every event that touched ``record``, in order."""
-        lines = self.search([("res_model", "=", record._name), ("res_id", "=", record.id)])
+        lines = self.search(
+            [("res_model", "=", record._name), ("res_id", "=", record.id)]
+        )
         correlations = [c for c in set(lines.mapped("correlation_id")) if c]
         return {
             "type": "ir.actions.act_window",

@@ -17,18 +17,25 @@ class QtcValueMap(models.Model):
     _order = "name"
 
     name = fields.Char(required=True, tracking=True)
-    code = fields.Char(required=True, help="Technical key connectors look the map up by.")
+    code = fields.Char(
+        required=True, help="Technical key connectors look the map up by."
+    )
     backend_id = fields.Many2one(
         "qtc.backend", ondelete="cascade", help="Empty: shared by every backend."
     )
     target_model = fields.Char(
-        help="Odoo model the values point to (e.g. product.product); empty for plain values."
+        help="Odoo model the values point to (e.g. product.product); "
+        "empty for plain values."
     )
     line_ids = fields.One2many("qtc.value.map.line", "map_id", copy=True)
     line_count = fields.Integer(compute="_compute_line_count")
 
     _sql_constraints = [
-        ("code_backend_uniq", "unique(code, backend_id)", "One map per code and backend.")
+        (
+            "code_backend_uniq",
+            "unique(code, backend_id)",
+            "One map per code and backend.",
+        )
     ]
 
     @api.depends("line_ids")
@@ -40,7 +47,10 @@ class QtcValueMap(models.Model):
     def _qtc_find(self, code, backend=None):
         """The map for ``code``: the backend's own first, else the shared one."""
         maps = self.search(
-            [("code", "=", code), ("backend_id", "in", [backend.id if backend else False, False])]
+            [
+                ("code", "=", code),
+                ("backend_id", "in", [backend.id if backend else False, False]),
+            ]
         )
         return maps.filtered("backend_id")[:1] or maps[:1]
 

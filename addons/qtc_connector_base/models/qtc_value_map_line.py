@@ -8,10 +8,14 @@ class QtcValueMapLine(models.Model):
     _description = "QTC Value Map Line"
     _order = "map_id, external_value"
 
-    map_id = fields.Many2one("qtc.value.map", required=True, ondelete="cascade", index=True)
+    map_id = fields.Many2one(
+        "qtc.value.map", required=True, ondelete="cascade", index=True
+    )
     external_value = fields.Char(required=True)
     target_model = fields.Char(related="map_id.target_model")
-    res_id = fields.Many2oneReference(model_field="target_model", string="Odoo record id")
+    res_id = fields.Many2oneReference(
+        model_field="target_model", string="Odoo record id"
+    )
     record_ref = fields.Reference(
         selection="_selection_record_ref",
         compute="_compute_record_ref",
@@ -30,7 +34,10 @@ class QtcValueMapLine(models.Model):
 
     @api.model
     def _selection_record_ref(self):
-        return [(model.model, model.name) for model in self.env["ir.model"].sudo().search([])]
+        return [
+            (model.model, model.name)
+            for model in self.env["ir.model"].sudo().search([])
+        ]
 
     @api.depends("res_id", "target_model")
     def _compute_record_ref(self):

@@ -41,11 +41,13 @@ class QtcExceptionReplay(models.TransientModel):
                 try:
                     outcome = event.with_context(**context).sudo()._qtc_process()
                     lines.append(_("Outcome: %s", outcome or _("done")))
-                except Exception as exc:  # noqa: BLE001 - shown to the user
+                except Exception as exc:
                     lines.append(_("It would fail: %s", exc))
                 self.env.flush_all()
-                traces = self.env["qtc.trace"].sudo().search(
-                    [("correlation_id", "=", context["qtc_correlation_id"])]
+                traces = (
+                    self.env["qtc.trace"]
+                    .sudo()
+                    .search([("correlation_id", "=", context["qtc_correlation_id"])])
                 )
                 lines.extend(
                     f"{t.operation}: {t.res_model} {t.res_name or t.res_id}"
@@ -75,8 +77,13 @@ class QtcExceptionReplay(models.TransientModel):
         exception = self.exception_id
         event = exception.event_id
         if event.payload != self.payload:
-            event.message_post(
-                body=_("Payload edited by %s before replay. Original:", self.env.user.name),
+            # Finance users may not write events; the edit is theirs, recorded
+            # under their name, applied as superuser at this one point.
+            event.sudo().message_post(
+                body=_(
+                    "Payload edited by %s before replay. Original:", self.env.user.name
+                ),
+                author_id=self.env.user.partner_id.id,
                 attachments=[("original-payload.txt", (event.payload or "").encode())],
             )
             event.sudo().write({"payload": self.payload})

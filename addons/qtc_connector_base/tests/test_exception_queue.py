@@ -1,0 +1,152 @@
+import json
+
+from odoo.tests import new_test_user, tagged
+
+from ..lib.errors import BusinessError
+from ..models.qtc_backend import InboundEvent
+from .common import QtcCase
+
+
+def handler_creating_partner(backend, event):
+    """A provider handler: one partner per event, traced; needs a name."""
+    data = json.loads(event.payload)
+    if not data.get("name"):
+        error = BusinessError(
+            "Customer has no name",
+            category="unknown_customer",
+            problems=["name is empty"],
+        )
+        error.external_ref = ("customer", data.get("customer", "cus_unknown"))
+        raise error
+    partner = backend.env["res.partner"].create({"name": data["name"]})
+    backend.env["qtc.trace"]._qtc_record(partner, "created", note="from test event")
+    return f"created {partner.name}"
+
+
+@tagged("post_install", "-at_install")
+class TestExceptionQueue(QtcCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.finance = new_test_user(
+            cls.env, "qtc_finance_ex", groups="qtc_connector_base.group_qtc_user"
+        )
+        cls.backend.responsible_user_id = cls.finance
+
+    def _receive(self, external_id, payload):
+        stored = self.backend._qtc_store_events(
+            [InboundEvent(external_id, "customer.created", json.dumps(payload))]
+        )
+        return self.env["qtc.event"].browse(stored[external_id])
+
+    def _process(self, event):
+        with self.patch_model_method(
+            self.env["qtc.backend"], "_qtc_handle_event", handler_creating_partner
+        ):
+            self.run_jobs()
+        event.invalidate_recordset()
+        return event
+
+    def test_provider_without_handler_lands_in_the_queue(self):
+        event = self._receive("evt_nohandler", {"id": "x"})
+        self.run_jobs()
+        event.invalidate_recordset()
+        self.assertEqual(event.state, "failed")
+        exception = event.exception_ids
+        self.assertEqual(exception.category, "configuration")
+        self.assertIn("does not handle events", exception.name)
+
+    def test_event_applied_and_traced_both_ways(self):
+        event = self._process(self._receive("evt_ok", {"name": "Traced Co"}))
+        self.assertEqual(event.state, "done")
+        self.assertEqual(event.result, "created Traced Co")
+        partner = self.env["res.partner"].search([("name", "=", "Traced Co")])
+        self.assertEqual(event.trace_ids.res_id, partner.id)
+        self.assertEqual(event.trace_ids.correlation_id, event.correlation_id)
+        action = self.env["qtc.trace"]._qtc_action_for_record(partner)
+        traces = self.env["qtc.trace"].search(action["domain"])
+        self.assertEqual(traces.event_id, event)
+
+    def test_exception_assigns_an_activity_to_the_responsible(self):
+        event = self._process(self._receive("evt_act", {"customer": "cus_9"}))
+        exception = event.exception_ids
+        self.assertEqual(exception.user_id, self.finance)
+        self.assertEqual(exception.activity_ids.user_id, self.finance)
+        self.assertEqual(
+            (exception.external_type, exception.external_id), ("customer", "cus_9")
+        )
+
+    def test_ignore_needs_a_reason_and_cancels_the_job(self):
+        event = self._process(self._receive("evt_ign", {}))
+        exception = event.exception_ids
+        wizard = (
+            self.env["qtc.exception.ignore"]
+            .with_user(self.finance)
+            .create(
+                {"exception_ids": [(6, 0, exception.ids)], "reason": "test customer"}
+            )
+        )
+        wizard.action_ignore()
+        self.assertEqual(exception.state, "ignored")
+        self.assertEqual(exception.resolution, "test customer")
+        self.assertEqual(exception.job_id.state, "cancelled")
+        self.assertFalse(exception.activity_ids, "the activity is closed")
+        bodies = " ".join(exception.message_ids.mapped("body"))
+        self.assertIn("Ignored: test customer", bodies)
+
+    def test_link_binds_and_retries(self):
+        event = self._process(self._receive("evt_link", {"customer": "cus_42"}))
+        exception = event.exception_ids
+        partner = self.env["res.partner"].create({"name": "Existing customer"})
+        exception.with_user(self.finance).write(
+            {"link_ref": f"res.partner,{partner.id}"}
+        )
+        exception.with_user(self.finance).action_link()
+        self.assertEqual(
+            self.env["qtc.binding"]._qtc_to_internal(
+                self.backend, "customer", "cus_42"
+            ),
+            partner,
+        )
+        self.assertEqual(exception.state, "resolved")
+        self.assertEqual(exception.job_id.state, "pending")
+
+    def test_dry_run_shows_changes_and_rolls_back_then_replay_applies(self):
+        event = self._process(self._receive("evt_fix", {"customer": "cus_7"}))
+        exception = event.exception_ids
+        wizard = (
+            self.env["qtc.exception.replay"]
+            .with_user(self.finance)
+            .create(
+                {
+                    "exception_id": exception.id,
+                    "payload": json.dumps({"name": "Fixed Co"}),
+                }
+            )
+        )
+        with self.patch_model_method(
+            self.env["qtc.backend"], "_qtc_handle_event", handler_creating_partner
+        ):
+            wizard.action_dry_run()
+        self.assertIn("created: res.partner Fixed Co", wizard.dry_run_result)
+        self.assertFalse(self.env["res.partner"].search([("name", "=", "Fixed Co")]))
+        event.invalidate_recordset()
+        self.assertEqual(
+            json.loads(event.payload), {"customer": "cus_7"}, "rolled back"
+        )
+        wizard.action_replay()
+        self._process(event)
+        self.assertEqual(event.state, "done")
+        self.assertEqual(
+            len(self.env["res.partner"].search([("name", "=", "Fixed Co")])), 1
+        )
+        self.assertEqual(exception.state, "resolved")
+        self.assertTrue(event.message_ids.attachment_ids, "original payload kept")
+
+    def test_dry_run_rejects_invalid_json(self):
+        event = self._process(self._receive("evt_json", {}))
+        wizard = self.env["qtc.exception.replay"].create(
+            {"exception_id": event.exception_ids.id, "payload": "{not json"}
+        )
+        with self.assertRaisesRegex(Exception, "not valid JSON"):
+            wizard.action_dry_run()

@@ -1,0 +1,324 @@
+from datetime import timedelta
+
+from odoo import fields
+from odoo.exceptions import UserError
+from odoo.tests import tagged
+
+from ..lib.errors import BusinessError, RetryableError
+from .common import QtcCase
+
+
+@tagged("post_install", "-at_install")
+class TestJobQueue(QtcCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.partner = cls.env["res.partner"].create({"name": "Queue target"})
+        cls.Job = cls.env["qtc.job"]
+
+    def _enqueue(self, method="write", args=None, **kwargs):
+        if args is None:
+            args = [{"comment": "from job"}]
+        return self.Job._qtc_enqueue(self.partner, method, args, **kwargs)
+
+    def test_enqueue_then_run_applies_the_work_once(self):
+        job = self._enqueue()
+        self.assertEqual(job.state, "pending")
+        self.assertEqual(job.record_ids, [self.partner.id])
+        self.assertEqual(self.partner.comment, False)
+        self.assertEqual(self.run_jobs(), 1)
+        job.invalidate_recordset()
+        self.assertEqual(job.state, "done")
+        self.assertEqual(job.attempts, 1)
+        self.assertEqual(self.partner.comment, "<p>from job</p>")
+        self.assertEqual(self.run_jobs(), 0, "a done job is never picked again")
+
+    def test_enqueue_unknown_method_is_refused(self):
+        with self.assertRaises(ValueError):
+            self.Job._qtc_enqueue(self.partner, "_no_such_method")
+
+    def test_identity_key_queues_the_same_work_once(self):
+        first = self._enqueue(identity_key="partner-sync-1")
+        second = self._enqueue(identity_key="partner-sync-1")
+        self.assertEqual(first, second)
+        self.assertEqual(
+            self.Job.search_count([("identity_key", "=", "partner-sync-1")]), 1
+        )
+        self.run_jobs()
+        third = self._enqueue(identity_key="partner-sync-1")
+        self.assertNotEqual(third, first, "once done, the same key may be queued again")
+
+    def test_enqueue_triggers_the_worker_crons(self):
+        before = self.env["ir.cron.trigger"].search_count([])
+        self._enqueue()
+        crons = self.Job._qtc_worker_cron_ids()
+        self.assertEqual(len(crons), 2)
+        self.assertEqual(self.env["ir.cron.trigger"].search_count([]), before + 2)
+
+    def test_business_error_stops_the_job_and_opens_one_exception(self):
+        def target(records):
+            raise BusinessError(
+                "Opportunity cannot become an order",
+                category="data",
+                problems=["billing address missing", "currency XYZ unknown"],
+                suggested_action="Complete the account",
+                records=[("res.partner", records.id)],
+            )
+
+        with self.patch_model_method(self.partner, "_qtc_test_target", target):
+            job = self._enqueue("_qtc_test_target", [], backend=self.backend)
+            self.run_jobs()
+        job.invalidate_recordset()
+        self.assertEqual(job.state, "failed")
+        self.assertEqual(job.error_kind, "business")
+        exception = job.exception_ids
+        self.assertEqual(len(exception), 1)
+        self.assertEqual(exception.category, "data")
+        self.assertEqual(
+            exception.details, "- billing address missing\n- currency XYZ unknown"
+        )
+        self.assertEqual(exception.record_ref, self.partner)
+        self.assertEqual(exception.backend_id, self.backend)
+        # Failing again after a retry reopens the same exception.
+        with self.patch_model_method(self.partner, "_qtc_test_target", target):
+            exception.action_retry()
+            self.assertEqual(exception.state, "resolved")
+            self.run_jobs()
+        self.assertEqual(len(job.exception_ids), 1)
+        self.assertEqual(exception.state, "open")
+        self.assertEqual(exception.occurrences, 2)
+
+    def test_transient_error_retries_with_backoff_then_dies(self):
+        calls = []
+
+        def target(records):
+            calls.append(1)
+            raise RetryableError("remote said 503")
+
+        with self.patch_model_method(self.partner, "_qtc_test_target", target):
+            job = self._enqueue("_qtc_test_target", [], max_attempts=3)
+            before = fields.Datetime.now()
+            self.run_jobs()
+            job.invalidate_recordset()
+            self.assertEqual(job.state, "pending")
+            self.assertEqual(job.attempts, 1)
+            self.assertEqual(job.error_kind, "transient")
+            # First retry: nominal 10 s with jitter, so 5 to 10 s from now.
+            self.assertGreaterEqual(job.eta, before + timedelta(seconds=4))
+            self.assertLessEqual(job.eta, before + timedelta(seconds=11))
+            self.assertEqual(self.run_jobs(), 0, "not before its eta")
+            for _attempt in range(2):
+                job.write({"eta": fields.Datetime.now() - timedelta(seconds=1)})
+                self.run_jobs()
+        job.invalidate_recordset()
+        self.assertEqual(len(calls), 3)
+        self.assertEqual(job.state, "dead")
+        self.assertEqual(job.exception_ids.category, "dead_job")
+        self.assertEqual(job.exception_ids.severity, "high")
+
+    def test_retry_after_from_the_remote_side_is_honoured(self):
+        def target(records):
+            raise RetryableError("429", delay=42)
+
+        with self.patch_model_method(self.partner, "_qtc_test_target", target):
+            job = self._enqueue("_qtc_test_target", [])
+            now = fields.Datetime.now()
+            self.run_jobs()
+        job.invalidate_recordset()
+        self.assertAlmostEqual((job.eta - now).total_seconds(), 42, delta=2)
+
+    def test_unexpected_error_keeps_its_trace_and_retries(self):
+        def target(records):
+            raise ZeroDivisionError("bug in a mapper")
+
+        with self.patch_model_method(self.partner, "_qtc_test_target", target):
+            job = self._enqueue("_qtc_test_target", [])
+            self.run_jobs()
+        job.invalidate_recordset()
+        self.assertEqual(job.state, "pending")
+        self.assertEqual(job.error_kind, "crash")
+        self.assertIn("ZeroDivisionError", job.error_trace)
+
+    def test_failed_work_is_rolled_back(self):
+        def target(records):
+            records.write({"comment": "half done"})
+            raise BusinessError("stop")
+
+        with self.patch_model_method(self.partner, "_qtc_test_target", target):
+            self._enqueue("_qtc_test_target", [])
+            self.run_jobs()
+        self.partner.invalidate_recordset()
+        self.assertFalse(self.partner.comment)
+
+    def test_dependent_job_waits_for_its_dependency(self):
+        later = fields.Datetime.now() + timedelta(hours=1)
+        account = self._enqueue(args=[{"ref": "ACC"}], eta=later)
+        opportunity = self._enqueue(args=[{"comment": "OPP"}], depends_on=account)
+        self.assertEqual(self.run_jobs(), 0)
+        self.assertEqual(opportunity.state, "pending")
+        account.write({"eta": False})
+        self.assertEqual(self.run_jobs(), 2)
+        self.assertEqual(self.partner.ref, "ACC")
+        opportunity.invalidate_recordset()
+        self.assertEqual(opportunity.state, "done")
+        self.assertGreater(
+            opportunity.done_at, account.started_at - timedelta(seconds=1)
+        )
+
+    def test_priority_orders_ready_jobs(self):
+        order = []
+
+        def target(records, tag):
+            order.append(tag)
+
+        with self.patch_model_method(self.partner, "_qtc_test_target", target):
+            self._enqueue("_qtc_test_target", ["low"], priority=20)
+            self._enqueue("_qtc_test_target", ["high"], priority=1)
+            self.run_jobs()
+        self.assertEqual(order, ["high", "low"])
+
+    def test_channel_capacity_limits_running_jobs(self):
+        channel = self.env["qtc.job.channel"].create(
+            {"name": "slow remote", "capacity": 1}
+        )
+        first = self._enqueue(channel=channel)
+        second = self._enqueue(channel=channel)
+        first.write({"state": "started"})  # as if a worker were running it
+        self.assertEqual(self.Job._qtc_claim(self.env.cr), None)
+        first.write({"state": "done"})
+        self.assertEqual(self.Job._qtc_claim(self.env.cr), second.id)
+
+    def test_requeue_of_a_running_job_is_refused(self):
+        job = self._enqueue()
+        job.write({"state": "started"})
+        with self.assertRaises(UserError):
+            job.action_requeue()
+        self.assertEqual(job.state, "started")
+
+    def test_requeue_gives_a_fresh_attempt_budget(self):
+        job = self._enqueue()
+        job.write({"state": "dead", "attempts": 5})
+        job.action_requeue()
+        self.assertEqual((job.state, job.attempts), ("pending", 0))
+        self.run_jobs()
+        self.assertEqual(job.state, "done")
+
+    def test_cancel_of_a_running_job_rolls_its_work_back(self):
+        def target(records):
+            records.write({"comment": "should not stay"})
+            # A user presses Cancel while the job runs.
+            records.env["qtc.job"].browse(
+                records.env.context["qtc_job_id"]
+            ).action_cancel()
+
+        with self.patch_model_method(self.partner, "_qtc_test_target", target):
+            job = self._enqueue("_qtc_test_target", [])
+            self.run_jobs()
+        job.invalidate_recordset()
+        self.partner.invalidate_recordset()
+        self.assertEqual(job.state, "cancelled")
+        self.assertFalse(self.partner.comment)
+        self.assertEqual(self.run_jobs(), 0, "a cancelled job never runs again")
+
+    def test_cancel_pending_job(self):
+        job = self._enqueue()
+        job.action_cancel()
+        self.assertEqual(job.state, "cancelled")
+        self.assertEqual(self.run_jobs(), 0)
+
+    def test_context_carries_correlation_and_company(self):
+        seen = {}
+
+        def target(records):
+            seen.update(records.env.context)
+            seen["company"] = records.env.company
+
+        event = self.env["qtc.event"].create(
+            {
+                "backend_id": self.backend.id,
+                "external_id": "evt_ctx",
+                "correlation_id": "corr-123",
+            }
+        )
+        with self.patch_model_method(self.partner, "_qtc_test_target", target):
+            self._enqueue("_qtc_test_target", [], event=event)
+            self.run_jobs()
+        self.assertEqual(seen["qtc_correlation_id"], "corr-123")
+        self.assertEqual(seen["qtc_event_id"], event.id)
+        self.assertEqual(seen["company"], self.backend.company_id)
+
+    def test_stale_started_job_is_recovered_and_runs_once(self):
+        self.enter_test_mode()
+        job = self._enqueue(args=[{"ref": "once"}])
+        # A worker claimed it and died before committing any work.
+        job.write(
+            {
+                "state": "started",
+                "attempts": 1,
+                "heartbeat_at": fields.Datetime.now() - timedelta(minutes=10),
+            }
+        )
+        fresh = self._enqueue(args=[{"comment": "other"}])
+        fresh.write({"state": "started", "heartbeat_at": fields.Datetime.now()})
+        recovered = self.Job._qtc_recover_stale()
+        self.assertEqual(recovered, [job.id], "a fresh heartbeat is left alone")
+        job.invalidate_recordset()
+        self.assertEqual(job.state, "pending")
+        self.assertIn("Worker died", job.error_message)
+        job.write({"eta": False})
+        self.run_jobs()
+        job.invalidate_recordset()
+        self.assertEqual((job.state, job.attempts), ("done", 2))
+        self.assertEqual(self.partner.ref, "once")
+
+    def test_worker_loop_runs_jobs_in_their_own_transactions(self):
+        self.enter_test_mode()
+        jobs = self._enqueue(args=[{"ref": "A"}]) | self._enqueue(
+            args=[{"comment": "B"}]
+        )
+        self.assertEqual(self.Job._qtc_run_worker(max_seconds=10), 2)
+        jobs.invalidate_recordset()
+        self.assertEqual(set(jobs.mapped("state")), {"done"})
+
+    def test_progress_is_visible_on_the_job(self):
+        self.enter_test_mode()
+
+        def target(records):
+            records.env["qtc.job"]._qtc_progress(3, 4, "3 of 4 chunks")
+
+        with self.patch_model_method(self.partner, "_qtc_test_target", target):
+            job = self._enqueue("_qtc_test_target", [])
+            self.Job._qtc_run_worker(max_seconds=10)
+        job.invalidate_recordset()
+        self.assertEqual((job.progress_done, job.progress_total), (3, 4))
+        self.assertEqual(job.progress, 75.0)
+        self.assertEqual(job.progress_message, "3 of 4 chunks")
+
+    def test_prune_deletes_old_done_jobs_in_batches(self):
+        old = fields.Datetime.now() - timedelta(days=40)
+        done = self.Job.browse()
+        for _n in range(5):
+            done |= self._enqueue()
+        done.write({"state": "done", "done_at": old})
+        failed = self._enqueue()
+        failed.write({"state": "failed", "done_at": old})
+        recent = self._enqueue()
+        recent.write({"state": "done", "done_at": fields.Datetime.now()})
+        self.assertEqual(self.Job._qtc_prune(days=30, batch_size=2), 2)
+        self.assertEqual(self.Job._qtc_prune(days=30, batch_size=2), 2)
+        self.assertEqual(self.Job._qtc_prune(days=30, batch_size=2), 1)
+        self.assertEqual(self.Job._qtc_prune(days=30, batch_size=2), 0)
+        self.assertFalse(done.exists())
+        self.assertTrue(failed.exists(), "failed jobs stay until handled")
+        self.assertTrue(recent.exists())
+
+    def test_health_stats_per_backend(self):
+        job = self._enqueue(backend=self.backend)
+        job.write({"state": "dead", "done_at": fields.Datetime.now()})
+        self._enqueue(backend=self.backend)
+        stats = self.Job._qtc_backend_stats([self.backend.id])[self.backend.id]
+        self.assertEqual(stats["job_pending_count"], 1)
+        self.assertEqual(stats["job_dead_count"], 1)
+        self.assertEqual(stats["failures_24h"], 1)
+        self.backend.invalidate_recordset()
+        self.assertEqual(self.backend.health_status, "error")

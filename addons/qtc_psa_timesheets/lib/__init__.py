@@ -1,0 +1,1 @@
+"""Plain-Python logic of qtc_psa_timesheets: no Odoo imports (see tests/unit)."""

@@ -1,0 +1,1 @@
+# Odoo tests of this addon are imported here; plain-module tests live in unit/.

@@ -1,0 +1,1 @@
+"""Plain-Python logic of the Stripe connector: no ORM, importable without Odoo."""

@@ -1,0 +1,1 @@
+"""Plain-Python logic of qtc_tax: no Odoo imports (see tests/unit)."""
