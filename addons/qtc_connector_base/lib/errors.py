@@ -45,6 +45,8 @@ class BusinessError(QtcError):
     :param severity: ``low``, ``medium`` (default) or ``high``
     :param suggested_action: what the finance user should do next
     :param records: ``(model, id)`` pairs of the records concerned
+    :param external_ref: ``(external type, external id)`` of an external record
+        a person may link to an existing Odoo record (e.g. an unknown customer)
     """
 
     def __init__(
@@ -55,8 +57,10 @@ class BusinessError(QtcError):
         severity="medium",
         suggested_action=None,
         records=None,
+        external_ref=None,
     ):
         super().__init__(message)
+        self.external_ref = tuple(external_ref) if external_ref else None
         self.category = category
         self.problems = list(problems or [])
         self.severity = severity

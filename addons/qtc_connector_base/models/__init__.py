@@ -1,4 +1,5 @@
 from . import (
+    ir_cron,
     qtc_backend,
     qtc_binding,
     qtc_credential,

@@ -57,10 +57,9 @@ TRANSIENT_ERRORS = (
 )
 BUSINESS_ERRORS = (BusinessError, ConfigError, UserError, ValidationError, AccessError)
 
-WORKER_CRON_XMLIDS = (
-    "qtc_connector_base.ir_cron_qtc_job_worker_1",
-    "qtc_connector_base.ir_cron_qtc_job_worker_2",
-)
+# A worker cron is any scheduled action running this code on qtc.job: duplicate
+# "QTC: job worker 1" to add workers (each cron runs in one thread at a time).
+WORKER_CODE = "model._qtc_run_worker("
 
 _CLAIM_SQL = """
     SELECT j.id, j.channel_id, COALESCE(c.capacity, 0)
@@ -309,13 +308,14 @@ class QtcJob(models.Model):
     @api.model
     @tools.ormcache()
     def _qtc_worker_cron_ids(self):
-        """Ids of the worker crons (cached per process)."""
-        ids = []
-        for xmlid in WORKER_CRON_XMLIDS:
-            cron = self.env.ref(xmlid, raise_if_not_found=False)
-            if cron:
-                ids.append(cron.id)
-        return tuple(ids)
+        """Ids of the active worker crons (cached per process; cleared when a
+        scheduled action changes, see ir_cron.py)."""
+        crons = (
+            self.env["ir.cron"]
+            .sudo()
+            .search([("model_id.model", "=", "qtc.job"), ("code", "like", WORKER_CODE)])
+        )
+        return tuple(crons.ids)
 
     @api.model
     def _qtc_wake_workers(self, at=None):
