@@ -46,6 +46,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from .. import const
 from ..lib import backoff
 from ..lib.errors import BusinessError, ConfigError, RetryableError
+from .cron_notifier import notify_cron_workers
 
 _logger = logging.getLogger(__name__)
 
@@ -319,18 +320,33 @@ class QtcJob(models.Model):
 
     @api.model
     def _qtc_wake_workers(self, at=None):
-        """Trigger every active worker cron (after commit, so a rolled-back
-        enqueue wakes nobody for nothing)."""
-        crons = self.env["ir.cron"].sudo().browse(self._qtc_worker_cron_ids())
-        for cron in crons:
-            cron._trigger(at)
+        """Trigger every active worker cron at ``at`` (now by default) and, for
+        now, wake them right after commit; a rolled-back transaction leaves no
+        trigger and wakes nobody."""
+        crons = list(self._qtc_worker_cron_ids())
+        if not crons:
+            return
+        now = fields.Datetime.now()
+        self.env.cr.execute(
+            """
+            INSERT INTO ir_cron_trigger (cron_id, call_at, create_date, write_date,
+                                         create_uid, write_uid)
+            SELECT id, %(at)s, %(now)s, %(now)s, %(uid)s, %(uid)s
+              FROM ir_cron WHERE id = ANY(%(crons)s) AND active
+            """,
+            {"at": at or now, "now": now, "uid": self.env.uid, "crons": crons},
+        )
+        if not at or at <= now:
+            self._qtc_notify_workers()
 
     @api.model
     def _qtc_notify_workers(self):
-        """Wake cron workers after commit for triggers inserted by raw SQL."""
-        crons = self.env["ir.cron"].sudo().browse(self._qtc_worker_cron_ids()[:1])
-        if crons:
-            self.env.cr.postcommit.add(crons._notifydb)
+        """Wake cron workers after commit (for triggers already inserted)."""
+        postcommit = self.env.cr.postcommit
+        if not postcommit.data.get("qtc_notify_workers"):
+            postcommit.data["qtc_notify_workers"] = True
+            dbname = self.env.cr.dbname
+            postcommit.add(lambda: notify_cron_workers(dbname))
 
     # ---------------------------------------------------------------- actions
 
@@ -516,11 +532,10 @@ class QtcJob(models.Model):
             env = api.Environment(cr, SUPERUSER_ID, {})
             job = env["qtc.job"].browse(job_id)
             result = job._qtc_execute()
-            if job._qtc_cancel_requested():
+            if not job._qtc_mark_done(result):  # a cancel was requested meanwhile
                 cr.rollback()
                 self._qtc_record_cancelled(job_id)
                 return
-            job._qtc_mark_done(result)
             cr.commit()  # per-job transaction boundary: the work and its done state
         except Exception as exc:
             trace = traceback.format_exc()
@@ -553,14 +568,9 @@ class QtcJob(models.Model):
         method = getattr(records, self.method_name)
         return method(*(self.args or []), **(self.kwargs or {}))
 
-    def _qtc_cancel_requested(self):
-        self.env.cr.execute(
-            "SELECT cancel_requested FROM qtc_job WHERE id = %s", (self.id,)
-        )
-        row = self.env.cr.fetchone()
-        return bool(row and row[0])
-
     def _qtc_mark_done(self, result):
+        """Mark the running job done in its own transaction, unless a cancel was
+        requested meanwhile. Returns False in that case (the caller rolls back)."""
         self.ensure_one()
         self.env.flush_all()
         now = fields.Datetime.now()
@@ -568,11 +578,14 @@ class QtcJob(models.Model):
             """
             UPDATE qtc_job SET state = 'done', done_at = %s, result = %s,
                    error_message = NULL, error_kind = NULL, write_date = %s
-             WHERE id = %s
+             WHERE id = %s AND NOT COALESCE(cancel_requested, false)
+            RETURNING id
             """,
             (now, None if result is None else str(result)[:10000], now, self.id),
         )
+        done = bool(self.env.cr.fetchone())
         self.invalidate_recordset()
+        return done
 
     @api.model
     def _qtc_record_cancelled(self, job_id):
@@ -686,9 +699,8 @@ class QtcJob(models.Model):
             try:
                 with self.env.cr.savepoint():
                     result = job._qtc_execute()
-                    if job._qtc_cancel_requested():
+                    if not job._qtc_mark_done(result):
                         raise _CancelledInline()
-                    job._qtc_mark_done(result)
             except _CancelledInline:
                 self.env.cr.execute(
                     "UPDATE qtc_job SET state = 'cancelled', done_at = %s "

@@ -1,1 +1,8 @@
 # Odoo tests of this addon are imported here; plain-module tests live in unit/.
+from . import (
+    test_connection,
+    test_opportunity,
+    test_outbound_message,
+    test_sync,
+    test_writeback,
+)

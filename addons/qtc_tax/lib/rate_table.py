@@ -312,3 +312,65 @@ class RateTableEngine(TaxEngine):
             postal_code=address.postal_code.strip(),
         )
         return AddressResult(True, normalised)
+
+
+def build_table(rows):
+    """Group flat rate rows into the table :class:`RateTableEngine` takes.
+
+    :param rows: iterable of ``(country, state, tax code, jurisdiction name,
+        jurisdiction type, rate)``; an empty state or tax code means ``"*"``;
+        rates are ``Decimal`` fractions
+    :returns: ``{(country, state, tax code): [(name, type, rate), ...]}``, rows
+        of one key in the order given
+    :raises ValueError: for a row without a country
+    """
+    table = {}
+    for country, state, tax_code, name, kind, rate in rows:
+        if not country:
+            raise ValueError(f"rate row {name!r} has no country")
+        key = (country.upper(), (state or ANY).upper(), tax_code or ANY)
+        table.setdefault(key, []).append((name, kind, rate))
+    return table
+
+
+class StoredRateTableEngine(RateTableEngine):
+    """A rate table engine whose commits the caller keeps, not the instance.
+
+    The Odoo layer builds a fresh engine for every call and records on the
+    invoice what it committed, so nothing here remembers a document: committing
+    computes the taxes (the same code twice gives the same answer, and nothing is
+    recorded twice because nothing is recorded), voiding has nothing to undo, and
+    a refund is computed without looking the original up.
+    """
+
+    def commit(self, doc):
+        """Compute a posted invoice's taxes, ``committed=True``.
+
+        :raises ValueError: for another document type
+        :raises TaxEngineRejected: ``NoTaxRule`` under the ``reject`` policy
+        """
+        if doc.type != DocumentType.SALES_INVOICE:
+            raise ValueError(f"only a SalesInvoice is committed, not a {doc.type}")
+        return self._compute(
+            doc, 1, committed=True, transaction_id=f"rate_table:{doc.code}"
+        )
+
+    def void(self, document_code):
+        """Nothing is recorded by the table: voiding changes nothing."""
+        if not document_code:
+            raise ValueError("a document code is required")
+
+    def refund(self, doc, original_code, original_date=None):
+        """Compute a refund's (negative) taxes at today's table rates.
+
+        :param original_date: accepted for interface parity; the table has no
+            history of rates, so it is not used
+        :raises ValueError: for another document type or no original code
+        """
+        if doc.type != DocumentType.RETURN_INVOICE:
+            raise ValueError(f"a refund is a ReturnInvoice, not a {doc.type}")
+        if not original_code:
+            raise ValueError("a refund needs the code of the refunded invoice")
+        return self._compute(
+            doc, -1, committed=True, transaction_id=f"rate_table:{doc.code}"
+        )

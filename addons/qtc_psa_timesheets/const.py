@@ -1,0 +1,31 @@
+"""Tables of the PSA connector: provider codes, map and binding names, API
+constants. No logic here."""
+
+PROVIDER_PUSH = "psa_push"
+PROVIDER_HARVEST = "harvest"
+PSA_PROVIDERS = (PROVIDER_PUSH, PROVIDER_HARVEST)
+
+# Event types of stored work items: "work_item.<kind>".
+EVENT_TYPE_PREFIX = "work_item."
+
+# Value maps (admin-editable) and binding types (set from the exception queue's
+# "Link" action) that translate PSA references into Odoo records. A binding wins
+# over a value map line, so linking from an exception always takes effect.
+MAP_PROJECT = "psa.project"
+MAP_TASK = "psa.task"
+MAP_MILESTONE = "psa.milestone"
+BINDING_ITEM = "psa.work_item"
+BINDING_PROJECT = "psa.project"
+BINDING_TASK = "psa.task"
+BINDING_MILESTONE = "psa.milestone"
+BINDING_EMPLOYEE = "psa.employee"
+
+RATE_POLICIES = [
+    ("bill_order_price", "Bill at the order price and flag"),
+    ("raise", "Raise an exception"),
+]
+DEFAULT_BATCH_MAX = 500
+
+HARVEST_API_URL = "https://api.harvestapp.com"
+HARVEST_USER_AGENT = "QTC Odoo connector (qtc_psa_timesheets)"
+HARVEST_PER_PAGE = 2000

@@ -1,0 +1,15 @@
+from odoo import fields, models
+
+
+class AccountAnalyticLine(models.Model):
+    _inherit = "account.analytic.line"
+
+    psa_item_id = fields.Many2one(
+        "qtc.psa.item",
+        string="PSA work item",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        ondelete="set null",
+        help="The PSA work item this timesheet or re-invoiced cost was imported from.",
+    )

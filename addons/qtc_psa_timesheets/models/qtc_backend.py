@@ -1,0 +1,361 @@
+import json
+import logging
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+from odoo import _, api, fields, models
+from odoo.addons.qtc_connector_base.exceptions import BusinessError
+from odoo.addons.qtc_connector_base.models.qtc_backend import InboundEvent
+
+from .. import const
+from ..lib import harvest
+from ..lib import work_item as wi
+
+_logger = logging.getLogger(__name__)
+
+MANAGER_GROUP = "qtc_connector_base.group_qtc_manager"
+
+
+class QtcBackend(models.Model):
+    _inherit = "qtc.backend"
+
+    provider = fields.Selection(
+        selection_add=[
+            (const.PROVIDER_PUSH, "PSA push API"),
+            (const.PROVIDER_HARVEST, "Harvest"),
+        ],
+        ondelete={
+            const.PROVIDER_PUSH: "set default",
+            const.PROVIDER_HARVEST: "set default",
+        },
+    )
+    # Common to both PSA providers.
+    psa_batch_max = fields.Integer(
+        string="Max items per batch",
+        default=const.DEFAULT_BATCH_MAX,
+        help="A pushed batch with more items is refused (413): split it.",
+    )
+    psa_rate_policy = fields.Selection(
+        const.RATE_POLICIES,
+        string="Rate differs from the order",
+        default="bill_order_price",
+        required=True,
+        help="When the PSA rate of a time entry differs from the sale order line "
+        "price: bill the order's price and flag the difference, or stop the item "
+        "with a 'rate' exception.",
+    )
+    psa_expense_product_id = fields.Many2one(
+        "product.product",
+        string="Expense product",
+        help="Product of the sale order lines that re-invoice PSA expenses. Its "
+        "'Re-Invoice Costs' policy decides the price: at cost (the PSA amount) or "
+        "at its sales price; 'No' records the expense without billing it.",
+    )
+    # Harvest.
+    harvest_account_id = fields.Char(string="Harvest account id")
+    harvest_token = fields.Char(
+        string="Harvest personal access token",
+        qtc_secret="harvest_token",  # noqa: S106 - the credential name
+        compute="_compute_qtc_secrets",
+        inverse="_inverse_qtc_secrets",
+        groups=MANAGER_GROUP,
+    )
+    harvest_watermark = fields.Datetime(
+        string="Harvest synced up to",
+        help="Records updated since then (minus a few minutes of overlap) are "
+        "read at the next sync. Clear it to read everything again (re-read "
+        "records are recognised and change nothing).",
+    )
+    harvest_use_rounded_hours = fields.Boolean(
+        string="Bill Harvest rounded hours",
+        help="Import Harvest's rounded_hours instead of the tracked hours.",
+    )
+
+    _sql_constraints = [
+        (
+            "psa_batch_max_positive",
+            "CHECK(psa_batch_max > 0)",
+            "The batch size limit must be positive.",
+        )
+    ]
+
+    # ---------------------------------------------------------------- actions
+
+    def action_harvest_sync_now(self):
+        """Queue a Harvest sync of this backend now (one at a time)."""
+        for backend in self:
+            backend._harvest_enqueue_sync()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": _("Harvest"),
+                "message": _("Sync queued; see the backend's jobs."),
+                "type": "info",
+            },
+        }
+
+    # ----------------------------------------------------------- push/store
+
+    def _psa_store_items(self, results, headers=None, config=None):
+        """Store the valid items of a validated batch as events, in one statement.
+
+        Shared by the push API and the Harvest pull, so both take one path.
+        Each accepted item becomes one ``qtc.event`` whose external id is the
+        item's idempotency key: a delivery received before is a duplicate.
+
+        :param results: ``ItemResult`` list from ``work_item.validate_batch``
+        :param headers: request headers worth keeping
+        :param config: the cached ``WebhookConfig`` (spares a lookup)
+        :returns: one ``{"external_id", "status", "reasons"}`` dict per result,
+            in order, with ``status`` accepted, duplicate or rejected
+        """
+        self.ensure_one()
+        events = [
+            InboundEvent(
+                wi.idempotency_key(result.item),
+                f"{const.EVENT_TYPE_PREFIX}{result.item.kind}",
+                json.dumps(result.item.as_dict(), separators=(",", ":")),
+            )
+            for result in results
+            if result.accepted
+        ]
+        stored = self._qtc_store_events(events, headers, config) if events else {}
+        answers = []
+        for result in results:
+            status = result.status
+            if result.accepted and wi.idempotency_key(result.item) not in stored:
+                status = wi.ITEM_DUPLICATE
+            answers.append(
+                {
+                    "external_id": result.external_id,
+                    "status": status,
+                    "reasons": [dict(reason) for reason in result.reasons],
+                }
+            )
+        return answers
+
+    # ---------------------------------------------------------------- harvest
+
+    def _harvest_enqueue_sync(self):
+        self.ensure_one()
+        return self.env["qtc.job"]._qtc_enqueue(
+            self,
+            "_harvest_sync",
+            name=_("Harvest sync of %s", self.name),
+            backend=self,
+            identity_key=f"harvest:sync:{self.id}",
+        )
+
+    @api.model
+    def _harvest_cron_sync(self):
+        """Cron: queue one sync per active Harvest backend."""
+        for backend in self.search(
+            [("provider", "=", const.PROVIDER_HARVEST), ("state", "=", "active")]
+        ):
+            backend._harvest_enqueue_sync()
+
+    def _harvest_headers(self):
+        self.ensure_one()
+        if not self.harvest_account_id:
+            raise BusinessError(
+                _("Backend %s has no Harvest account id.", self.name),
+                category="configuration",
+            )
+        return {
+            "Harvest-Account-Id": self.harvest_account_id,
+            "Authorization": f"Bearer {self._qtc_get_secret('harvest_token')}",
+            "User-Agent": const.HARVEST_USER_AGENT,
+            "Accept": "application/json",
+        }
+
+    def _harvest_get_json(self, url):
+        """GET one Harvest URL and decode it; 429/5xx raise ``RetryableError``
+        (honouring ``Retry-After``), other 4xx a business error."""
+        response = self._qtc_request("GET", url, headers=self._harvest_headers())
+        try:
+            return response.json()
+        except ValueError:
+            raise BusinessError(
+                _("Harvest answered %s with a body that is not JSON.", url),
+                category="remote_rejected",
+            ) from None
+
+    def _harvest_user_emails(self):
+        users = []
+        url = f"{const.HARVEST_API_URL}/v2/users?per_page={const.HARVEST_PER_PAGE}"
+        for page in harvest.iter_pages(self._harvest_get_json, url):
+            users.extend(page.data.get("users") or [])
+        return harvest.user_email_map(users)
+
+    def _harvest_sync(self):
+        """Job: read time entries and expenses updated since the watermark,
+        store them as work-item events (the push API's path) and advance the
+        watermark once both listings are complete.
+
+        :returns: a short summary for the job
+        """
+        self.ensure_one()
+        started_at = datetime.now(UTC)
+        previous = (
+            self.harvest_watermark.replace(tzinfo=UTC)
+            if self.harvest_watermark
+            else None
+        )
+        emails = self._harvest_user_emails()
+        currency = self.company_id.currency_id.name
+        tracker = harvest.WatermarkTracker(previous, started_at)
+        params = urlencode(
+            harvest.list_params(previous, per_page=const.HARVEST_PER_PAGE)
+        )
+        listings = (
+            (
+                "time_entries",
+                lambda records: harvest.map_time_entries(
+                    records, emails, use_rounded_hours=self.harvest_use_rounded_hours
+                ),
+            ),
+            (
+                "expenses",
+                lambda records: harvest.map_expenses(records, emails, currency),
+            ),
+        )
+        counts = {"pages": 0, wi.ITEM_ACCEPTED: 0, wi.ITEM_DUPLICATE: 0}
+        counts[wi.ITEM_REJECTED] = counts["problems"] = counts["skipped"] = 0
+        for resource, map_records in listings:
+            url = f"{const.HARVEST_API_URL}/v2/{resource}?{params}"
+            for page in harvest.iter_pages(self._harvest_get_json, url):
+                records = page.data.get(resource) or []
+                mapped = map_records(records)
+                results = wi.validate_batch(
+                    list(mapped.items), max_items=max(len(mapped.items), 1)
+                )
+                for answer in self._psa_store_items(results):
+                    counts[answer["status"]] += 1
+                    if answer["status"] == wi.ITEM_REJECTED:
+                        self._harvest_report_problem(
+                            answer["external_id"],
+                            "; ".join(
+                                f"{r['field'] or 'item'}: {r['message']}"
+                                for r in answer["reasons"]
+                            ),
+                        )
+                for problem in mapped.problems:
+                    counts["problems"] += 1
+                    self._harvest_report_problem(
+                        harvest.external_id_for(
+                            problem["source"], problem["source_id"]
+                        ),
+                        f"{problem['field'] or 'record'}: {problem['message']}",
+                    )
+                counts["skipped"] += len(mapped.skipped)
+                tracker.page_done(records)
+                counts["pages"] += 1
+                self.env["qtc.job"]._qtc_progress(
+                    counts["pages"], 0, _("%s: page %s", resource, counts["pages"])
+                )
+        watermark = tracker.finish()
+        if watermark is not None:
+            self.harvest_watermark = watermark.astimezone(UTC).replace(tzinfo=None)
+        return (
+            f"{counts['pages']} page(s): {counts[wi.ITEM_ACCEPTED]} new item(s), "
+            f"{counts[wi.ITEM_DUPLICATE]} duplicate(s), "
+            f"{counts[wi.ITEM_REJECTED] + counts['problems']} problem(s), "
+            f"{counts['skipped']} skipped; watermark {self.harvest_watermark or '-'}"
+        )
+
+    def _harvest_report_problem(self, external_id, message):
+        """Open one exception per Harvest record a person must look at (the
+        same record failing again at the next sync counts an occurrence)."""
+        self.ensure_one()
+        exceptions = self.env["qtc.exception"].sudo()
+        existing = exceptions.search(
+            [
+                ("backend_id", "=", self.id),
+                ("external_type", "=", "harvest"),
+                ("external_id", "=", external_id or "-"),
+                ("state", "=", "open"),
+            ],
+            limit=1,
+        )
+        if existing:
+            existing.write(
+                {"occurrences": existing.occurrences + 1, "details": message}
+            )
+            return existing
+        return exceptions.create(
+            {
+                "name": _("Harvest record %(id)s not imported", id=external_id),
+                "category": "data",
+                "details": message,
+                "backend_id": self.id,
+                "company_id": self.company_id.id,
+                "job_id": self.env.context.get("qtc_job_id") or False,
+                "correlation_id": self.env.context.get("qtc_correlation_id"),
+                "external_type": "harvest",
+                "external_id": external_id or "-",
+                "suggested_action": _(
+                    "Fix the record in Harvest (or the user's email); the next "
+                    "sync reads it again."
+                ),
+            }
+        )
+
+    # ------------------------------------------------------------------ hooks
+
+    def _qtc_webhook_path(self):
+        if self.provider == const.PROVIDER_HARVEST:
+            return False
+        if self.provider != const.PROVIDER_PUSH:
+            return super()._qtc_webhook_path()
+        self.ensure_one()
+        return f"/qtc/psa/{self.id}/work_items"
+
+    def _qtc_test_connection(self):
+        if self.provider == const.PROVIDER_PUSH:
+            secrets = (
+                self.env["qtc.credential"]
+                .sudo()
+                .search_count(
+                    [("backend_id", "=", self.id), ("key", "=", "webhook_secret")]
+                )
+            )
+            if not secrets:
+                raise BusinessError(
+                    _(
+                        "Set the webhook signing secret: the push API refuses "
+                        "every request until then."
+                    ),
+                    category="configuration",
+                )
+            return _(
+                "Push API ready at %s.", self.webhook_url or self._qtc_webhook_path()
+            )
+        if self.provider != const.PROVIDER_HARVEST:
+            return super()._qtc_test_connection()
+        data = self._harvest_get_json(f"{const.HARVEST_API_URL}/v2/users/me")
+        return _("Connected to Harvest as %(email)s.", email=data.get("email") or "?")
+
+    def _qtc_handle_event(self, event):
+        if self.provider not in const.PSA_PROVIDERS:
+            return super()._qtc_handle_event(event)
+        if not (event.event_type or "").startswith(const.EVENT_TYPE_PREFIX):
+            return "ignored"
+        try:
+            item = wi.validate_work_item(event._qtc_payload_json())
+        except wi.WorkItemError as exc:
+            raise BusinessError(
+                _("Work item of event %s is invalid.", event.external_id),
+                category="data",
+                problems=[
+                    f"{p['field'] or 'item'}: {p['message']}" for p in exc.problems
+                ],
+                suggested_action=_("Correct the payload and replay the event."),
+            ) from None
+        except ValueError as exc:
+            raise BusinessError(
+                _("Payload of event %s is not JSON.", event.external_id),
+                category="data",
+                problems=[str(exc)],
+            ) from None
+        return self.env["qtc.psa.item"]._psa_apply(self, item)

@@ -1,0 +1,40 @@
+"""Tables of the Salesforce connector: event types, sync order, defaults."""
+
+PROVIDER = "salesforce"
+
+# sObject types the connector applies, in the order a sweep reads them: accounts
+# first so contacts and opportunities find their customer already bound.
+SYNC_OBJECTS = ("Account", "Contact", "Opportunity")
+# Backend field holding the watermark of each object's delta query.
+WATERMARK_FIELDS = {
+    "Account": "salesforce_account_watermark",
+    "Contact": "salesforce_contact_watermark",
+    "Opportunity": "salesforce_watermark",
+}
+# Event type suffixes: a real-time Outbound Message, or a record read by a sweep.
+CHANNEL_NOTIFICATION = "notification"
+CHANNEL_SYNC = "sync"
+
+# Binding types (external_type of qtc.binding).
+BINDING_ACCOUNT = "Account"
+BINDING_CONTACT = "Contact"
+BINDING_OPPORTUNITY = "Opportunity"
+BINDING_LINE = "OpportunityLineItem"
+
+# Value map codes an administrator fills in.
+MAP_PRODUCT = "salesforce.product"
+MAP_PAYMENT_TERM = "salesforce.payment_term"
+MAP_PRICELIST = "salesforce.pricelist"
+
+# Largest page the REST query resource returns; asking for it saves API calls.
+QUERY_BATCH_SIZE = 2000
+# How long to wait when the org's daily API allowance is (nearly) used up.
+THROTTLE_DELAY_SECONDS = 1800
+# A usage reading older than this no longer blocks calls: the next call
+# refreshes it (the daily allowance is a rolling 24 h window).
+USAGE_READING_MAX_AGE_SECONDS = 3600
+# Wait before retrying records Salesforce could not update (row locks...).
+WRITEBACK_RETRY_SECONDS = 60
+
+# Outbound Message answers: SOAP faults use the sender's status conventions.
+SOAP_CONTENT_TYPE = "text/xml; charset=utf-8"

@@ -1,0 +1,10 @@
+from . import (
+    account_move,
+    account_move_line,
+    qtc_backend,
+    qtc_binding,
+    qtc_exception,
+    res_partner,
+    sale_order,
+    sale_order_line,
+)

@@ -1,0 +1,1 @@
+from . import account_move, account_payment, qtc_backend

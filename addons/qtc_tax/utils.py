@@ -1,0 +1,32 @@
+"""Small helpers of the tax connector."""
+
+from decimal import Decimal
+
+from odoo.addons.qtc_connector_base.exceptions import BusinessError
+from odoo.exceptions import UserError
+
+
+class TaxUserError(BusinessError, UserError):
+    """A business error of the tax connector.
+
+    A ``BusinessError`` for the job runner (the job stops in failed and an
+    exception opens with its category and problems) and a ``UserError`` for the
+    web client (a clear dialog instead of a server error when a person posts).
+    """
+
+
+def to_decimal(value, digits=6):
+    """The Decimal a float setting stands for: ``6.25`` -> ``Decimal("6.25")``.
+
+    :param value: a float (or int)
+    :param digits: decimals kept (float noise beyond them is dropped)
+    """
+    return Decimal(repr(round(float(value), digits)))
+
+
+def amount_decimal(value, currency):
+    """A monetary float as an exact Decimal in ``currency``'s minor unit."""
+    places = currency.decimal_places
+    return Decimal(repr(round(float(value), places))).quantize(
+        Decimal(1).scaleb(-places)
+    )

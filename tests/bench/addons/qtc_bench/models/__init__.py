@@ -1,0 +1,1 @@
+from . import qtc_bench_row, qtc_job
