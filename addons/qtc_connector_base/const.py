@@ -35,6 +35,7 @@ EXCEPTION_CATEGORIES = [
     ("reconciliation", "Reconciliation mismatch"),
     ("remote_rejected", "Remote system rejected the request"),
     ("configuration", "Configuration"),
+    ("lock_date", "Accounting period locked"),
     ("dead_job", "Job failed repeatedly"),
 ]
 EXCEPTION_STATES = [

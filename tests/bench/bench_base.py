@@ -457,12 +457,71 @@ def bench_raw_pg(db, count=2000):
     return insert_rate, claim_rate
 
 
+PRUNE_SCRIPT = """
+import sys, time, odoo
+from odoo import api, SUPERUSER_ID
+odoo.tools.config.parse_config(["-d", sys.argv[1], "--addons-path", sys.argv[2],
+                                "--log-level", "warn"])
+registry = odoo.modules.registry.Registry(sys.argv[1])
+batches = 0
+deleted = 0
+longest = 0.0
+began = time.perf_counter()
+while True:
+    started = time.perf_counter()
+    with registry.cursor() as cr:  # one transaction per batch, as the cron does
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        n = env["qtc.job"]._qtc_prune(days=30)
+    longest = max(longest, time.perf_counter() - started)
+    batches += 1
+    deleted += n
+    if not n:
+        break
+print(deleted, batches, time.perf_counter() - began, longest)
+"""
+
+
+def bench_prune(db, rows):
+    print(
+        f"\n(e) pruning {rows:,} done jobs older than 30 days, in batches", flush=True
+    )
+    with psycopg2.connect(dbname=db) as conn, conn.cursor() as cr:
+        cr.execute("DELETE FROM qtc_job")
+        cr.execute(
+            """
+            INSERT INTO qtc_job (name, state, model_name, method_name, priority,
+                                 attempts, max_attempts, max_backoff, company_id,
+                                 create_date, write_date, done_at)
+            SELECT 'old', 'done', 'qtc.job', '_qtc_bench_noop', 10, 1, 5, 3600, 1,
+                   now() - interval '60 days', now() - interval '60 days',
+                   now() - interval '60 days'
+              FROM generate_series(1, %s)
+            """,
+            (rows,),
+        )
+    out = subprocess.run(
+        [sys.executable, "-c", PRUNE_SCRIPT, db, odoo_paths()],
+        env=env_vars(),
+        cwd="/",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    deleted, batches, total, longest = int(out[0]), int(out[1]), *map(float, out[2:])
+    print(
+        f"  deleted {deleted:,} in {batches} batches, {total:.1f} s in all; "
+        f"longest batch transaction {longest * 1000:.0f} ms",
+        flush=True,
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--db", default="qtc_bench")
     parser.add_argument("--port", type=int, default=8369)
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--prune-rows", type=int, default=1_000_000)
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
     create_db(args.db)
@@ -472,6 +531,8 @@ def main():
     jobs = bench_jobs(args.db, args.jobs)
     latency = bench_latency(args.db, args.port)
     insert_rate, claim_rate = bench_raw_pg(args.db)
+    if args.prune_rows:
+        bench_prune(args.db, args.prune_rows)
 
     print("\nSummary against the goals")
     floor10, ingest10 = http[("insert", 10)], http[("ingest", 10)]

@@ -30,7 +30,7 @@ def json_response(payload, status=200, headers=None):
     return request.make_json_response(payload, status=status, headers=headers)
 
 
-def _read_capped_body(limit):
+def read_capped_body(limit):
     """The raw body, or None when it exceeds ``limit`` bytes. The declared
     length is checked first so an oversized body is never read into memory."""
     httprequest = request.httprequest
@@ -67,7 +67,7 @@ def receive_webhook(backend_id, provider=None):
     ):
         raise NotFound()
     backend = backends.browse(backend_id)
-    body = _read_capped_body(config.max_body_bytes)
+    body = read_capped_body(config.max_body_bytes)
     if body is None:
         return backend._qtc_webhook_error(413, "body exceeds the size limit")
     headers = request.httprequest.headers
@@ -83,14 +83,14 @@ def receive_webhook(backend_id, provider=None):
         events = backend._qtc_webhook_parse(body, headers)
     except ValueError as exc:
         message = str(exc)[:500]
-        _store_malformed(backend, body, message)
+        store_malformed(backend, body, message)
         return backend._qtc_webhook_error(400, f"malformed body: {message}")
     kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
     stored = backend._qtc_store_events(events, kept, config)
     return backend._qtc_webhook_answer(events, stored)
 
 
-def _store_malformed(backend, body, message):
+def store_malformed(backend, body, message):
     """Keep an authenticated but unreadable body, so it can be inspected and
     replayed once the sender or the mapping is fixed. No job is queued."""
     digest = hashlib.sha256(body).hexdigest()
@@ -232,4 +232,10 @@ def _label(value):
     return str(value).replace("\\", "\\\\").replace('"', '\\"')
 
 
-__all__ = ["InboundEvent", "json_response", "receive_webhook"]
+__all__ = [
+    "InboundEvent",
+    "json_response",
+    "read_capped_body",
+    "receive_webhook",
+    "store_malformed",
+]

@@ -17,6 +17,7 @@ taken; bodies only at DEBUG level and redacted. No secret reaches a log line.
 """
 
 import email.utils
+import json
 import logging
 import time
 import uuid
@@ -26,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from .errors import BusinessError, RetryableError
-from .redact import redact_text
+from .redact import redact_mapping, redact_text
 
 _logger = logging.getLogger(__name__)
 
@@ -165,11 +166,17 @@ class HttpClient:
         )
 
     def excerpt(self, response):
-        """The start of a response body with known secrets masked."""
+        """The start of a response body with known secrets masked, and in JSON
+        bodies every value under a credential-like key (an OAuth token endpoint
+        returns a fresh ``access_token`` no stored secret would match)."""
         try:
             text = response.text
         except (UnicodeDecodeError, AttributeError):
             return ""
+        try:
+            text = json.dumps(redact_mapping(json.loads(text)))
+        except ValueError:
+            pass
         # Redact before cutting: a secret straddling the cut would otherwise
         # survive as an unmatched (and unmasked) prefix.
         return redact_text(text, self.secrets)[:BODY_EXCERPT]

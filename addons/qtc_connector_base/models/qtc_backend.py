@@ -96,6 +96,9 @@ class QtcBackend(models.Model):
         groups=MANAGER_GROUP,
         help="How long the previous webhook secret stays valid after a new one is set.",
     )
+    credentials_changed_at = fields.Datetime(
+        readonly=True, groups=MANAGER_GROUP, help="Last change of any credential."
+    )
     webhook_secret_previous_until = fields.Datetime(
         readonly=True,
         groups=MANAGER_GROUP,
@@ -254,10 +257,29 @@ class QtcBackend(models.Model):
 
     # ------------------------------------------------------------------- CRUD
 
+    def _qtc_cached_fields(self):
+        """Fields the per-process caches (webhook configuration, HTTP client)
+        depend on; writing others (sync watermarks, counters) keeps the caches."""
+        return {
+            "active",
+            "state",
+            "provider",
+            "company_id",
+            "max_body_bytes",
+            "webhook_tolerance",
+            "webhook_secret_previous_until",
+            "secret_rotation_hours",
+            "job_channel_id",
+            "job_max_attempts",
+            "rate_limit_per_second",
+            "timeout_seconds",
+            *self._qtc_secret_fields(),
+        }
+
     def write(self, vals):
         result = super().write(vals)
-        # Webhook configuration is cached per process: drop it on any change.
-        self.env.registry.clear_cache()
+        if self._qtc_cached_fields() & set(vals):
+            self.env.registry.clear_cache()
         return result
 
     def unlink(self):
@@ -364,6 +386,7 @@ class QtcBackend(models.Model):
             credentials.create(
                 {"backend_id": self.id, "key": key, "ciphertext": box.encrypt(value)}
             )
+        self.sudo().credentials_changed_at = fields.Datetime.now()
         self.message_post(body=_("Credential %(key)s changed.", key=key))
         self.env.registry.clear_cache()
 
@@ -506,13 +529,14 @@ class QtcBackend(models.Model):
             ), new_jobs AS (
                 INSERT INTO qtc_job (
                     name, state, model_name, method_name, record_ids, priority,
-                    channel_id, attempts, max_attempts, backend_id, event_id,
-                    company_id, correlation_id, user_id, create_date, write_date,
-                    create_uid, write_uid
+                    channel_id, attempts, max_attempts, max_backoff, backend_id,
+                    event_id, company_id, correlation_id, user_id, create_date,
+                    write_date, create_uid, write_uid
                 )
                 SELECT 'Process event ' || ne.external_id, 'pending', 'qtc.event',
                        '_qtc_process', jsonb_build_array(ne.id), 10, %(channel)s, 0,
-                       %(max_attempts)s, %(backend)s, ne.id, %(company)s,
+                       %(max_attempts)s, %(max_backoff)s, %(backend)s, ne.id,
+                       %(company)s,
                        ne.correlation_id, 1, %(now)s, %(now)s, %(uid)s, %(uid)s
                   FROM new_events ne
                 RETURNING id
@@ -541,6 +565,7 @@ class QtcBackend(models.Model):
                 "corr": correlation_ids,
                 "channel": config.channel_id,
                 "max_attempts": config.max_attempts,
+                "max_backoff": const.DEFAULT_MAX_BACKOFF,
                 "crons": list(self.env["qtc.job"]._qtc_worker_cron_ids()),
             },
         )
@@ -556,7 +581,15 @@ class QtcBackend(models.Model):
         """The backend's ``HttpClient`` (one per backend and process, rebuilt when
         the backend changes), with its rate limit and secrets for redaction."""
         self.ensure_one()
-        cache_key = (self.env.cr.dbname, self.id, str(self.write_date))
+        # Rebuilt when a setting it uses or a credential (masked in its logs)
+        # changes; other writes to the backend keep the connection pool.
+        cache_key = (
+            self.env.cr.dbname,
+            self.id,
+            self.rate_limit_per_second,
+            self.timeout_seconds,
+            str(self.sudo().credentials_changed_at),
+        )
         with _http_clients_lock:
             client = _http_clients.get(cache_key)
             if client is None:

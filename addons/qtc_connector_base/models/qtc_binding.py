@@ -120,9 +120,11 @@ class QtcBinding(models.Model):
         binding.unlink()
         return bool(binding)
 
-    def _qtc_change_kind(self, updated_at=None, payload=None):
+    def _qtc_change_kind(self, updated_at=None, payload=None, digest=None):
         """How an incoming version compares with what the binding last applied.
 
+        :param digest: a hash the connector computed itself (e.g. leaving out
+            volatile fields), used instead of hashing ``payload``
         :returns: ``"stale"`` (older than applied), ``"identical"`` (same
             payload hash) or ``"newer"``
         """
@@ -133,7 +135,9 @@ class QtcBinding(models.Model):
             and updated_at < self.external_updated_at
         ):
             return "stale"
-        if payload is not None and self.payload_hash == payload_hash(payload):
+        if digest is None and payload is not None:
+            digest = payload_hash(payload)
+        if digest is not None and self.payload_hash == digest:
             return "identical"
         return "newer"
 

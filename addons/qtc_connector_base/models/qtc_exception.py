@@ -76,40 +76,66 @@ class QtcException(models.Model):
 
         One exception per job: a job that fails again after a retry reopens it
         and counts the occurrence instead of piling up duplicates.
+        """
+        return self._qtc_open(
+            error,
+            backend=job.backend_id,
+            job=job,
+            event=job.event_id,
+            correlation_id=job.correlation_id,
+            company=job.company_id,
+        )
 
-        :param error: the exception raised; a ``BusinessError`` gives category,
-            severity, problems, suggestion and records
+    @api.model
+    def _qtc_open(
+        self,
+        error,
+        backend=None,
+        job=None,
+        event=None,
+        correlation_id=None,
+        company=None,
+    ):
+        """Open an exception for a person from a ``BusinessError`` (or any error),
+        also from inside a job that goes on (e.g. one record of a batch refused).
+
+        :param error: a ``BusinessError`` gives category, severity, problems,
+            suggestion, records and external reference
+        :returns: the ``qtc.exception`` (an existing one of the same job reopened)
         """
         business = error if isinstance(error, BusinessError) else None
         problems = business.problems if business else []
         details = "\n".join(f"- {p}" for p in problems) or str(error)
         records = business.records if business else []
+        context = self.env.context
         values = {
             "name": str(error).splitlines()[0][:250] if str(error) else _("Job failed"),
             "category": business.category if business else "data",
             "severity": business.severity if business else "medium",
             "details": details,
             "suggested_action": business.suggested_action if business else False,
-            "backend_id": job.backend_id.id,
-            "company_id": job.company_id.id or self.env.company.id,
-            "job_id": job.id,
-            "event_id": job.event_id.id,
-            "correlation_id": job.correlation_id,
+            "backend_id": backend.id if backend else False,
+            "company_id": (
+                company or (backend and backend.company_id) or self.env.company
+            ).id,
+            "job_id": job.id if job else False,
+            "event_id": event.id if event else context.get("qtc_event_id", False),
+            "correlation_id": correlation_id or context.get("qtc_correlation_id"),
             "state": "open",
         }
         if records:
             values.update(res_model=records[0][0], res_id=records[0][1])
-        external = getattr(error, "external_ref", None)
+        external = business.external_ref if business else None
         if external:
             values.update(external_type=external[0], external_id=external[1])
-        existing = self.search([("job_id", "=", job.id)], limit=1)
+        existing = self.search([("job_id", "=", job.id)], limit=1) if job else self
         if existing:
             values["occurrences"] = existing.occurrences + 1
             existing.write(values)
             existing.message_post(body=_("Failed again: %s", values["name"]))
             return existing
         exception = self.create(values)
-        responsible = job.backend_id.responsible_user_id
+        responsible = backend.responsible_user_id if backend else None
         if responsible:
             exception.user_id = responsible
             exception.activity_schedule(

@@ -351,8 +351,12 @@ class QtcJob(models.Model):
     # ---------------------------------------------------------------- actions
 
     def action_requeue(self):
-        """Put failed, dead, cancelled (or done) jobs back in the queue with a
-        fresh attempt budget. A started job is refused: it may still be running."""
+        """Run jobs again: failed, dead, cancelled (or done) jobs go back to the
+        queue with a fresh attempt budget, and pending ones waiting for a retry
+        run now. A started job is refused: it may still be running. A job whose
+        identity key already has a pending copy is left as it is (that copy does
+        the same work).
+        """
         started = self.filtered(lambda j: j.state == "started")
         if started:
             raise UserError(
@@ -361,22 +365,33 @@ class QtcJob(models.Model):
                     names=", ".join(started.mapped("name")),
                 )
             )
-        jobs = self.filtered(lambda j: j.state != "pending")
-        if not jobs:
+        if not self:
             return True
         self.env.flush_all()
-        # Guarded on the state read above: a job a worker claimed in between is
-        # left alone rather than queued a second time.
+        now = fields.Datetime.now()
+        # Guarded on the states in SQL: a job a worker claimed meanwhile is left
+        # alone rather than queued a second time.
         self.env.cr.execute(
             """
-            UPDATE qtc_job
+            UPDATE qtc_job SET eta = NULL, write_date = %(now)s, write_uid = %(uid)s
+             WHERE id = ANY(%(ids)s) AND state = 'pending'
+            """,
+            {"now": now, "uid": self.env.uid, "ids": self.ids},
+        )
+        self.env.cr.execute(
+            """
+            UPDATE qtc_job j
                SET state = 'pending', attempts = 0, eta = NULL,
                    cancel_requested = false, error_kind = NULL,
-                   write_date = %s, write_uid = %s
-             WHERE id = ANY(%s) AND state IN ('failed', 'dead', 'cancelled', 'done')
-            RETURNING id
+                   write_date = %(now)s, write_uid = %(uid)s
+             WHERE j.id = ANY(%(ids)s)
+               AND j.state IN ('failed', 'dead', 'cancelled', 'done')
+               AND (j.identity_key IS NULL OR NOT EXISTS (
+                        SELECT 1 FROM qtc_job p
+                         WHERE p.identity_key = j.identity_key AND p.state = 'pending'))
+            RETURNING j.id
             """,
-            (fields.Datetime.now(), self.env.uid, jobs.ids),
+            {"now": now, "uid": self.env.uid, "ids": self.ids},
         )
         requeued = self.browse([row[0] for row in self.env.cr.fetchall()])
         self.invalidate_recordset()
@@ -621,7 +636,9 @@ class QtcJob(models.Model):
             else:
                 delay = getattr(exc, "delay", None)
                 if delay is None:
-                    delay = backoff.delay(job.attempts, cap=job.max_backoff)
+                    # A job inserted without a cap still backs off (never 0 s).
+                    cap = job.max_backoff or const.DEFAULT_MAX_BACKOFF
+                    delay = backoff.delay(job.attempts, cap=cap)
                 state, eta = "pending", now + timedelta(seconds=delay)
         values = {
             "state": state,

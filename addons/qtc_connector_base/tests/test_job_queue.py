@@ -5,6 +5,7 @@ from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from ..lib.errors import BusinessError, RetryableError
+from ..models.qtc_backend import InboundEvent
 from .common import QtcCase
 
 
@@ -202,6 +203,60 @@ class TestJobQueue(QtcCase):
         self.assertEqual((job.state, job.attempts), ("pending", 0))
         self.run_jobs()
         self.assertEqual(job.state, "done")
+
+    def test_requeue_runs_a_waiting_retry_now(self):
+        job = self._enqueue(eta=fields.Datetime.now() + timedelta(hours=1))
+        self.assertEqual(self.run_jobs(), 0)
+        job.action_requeue()
+        self.assertFalse(job.eta)
+        self.assertEqual(self.run_jobs(), 1)
+
+    def test_requeue_leaves_a_job_whose_pending_copy_does_the_work(self):
+        old = self._enqueue(identity_key="same-work")
+        old.write({"state": "failed"})
+        copy = self._enqueue(identity_key="same-work")
+        self.assertNotEqual(old, copy)
+        old.action_requeue()  # no unique-index violation
+        self.assertEqual(old.state, "failed")
+        self.assertEqual(copy.state, "pending")
+
+    def test_event_job_retries_back_off(self):
+        """Jobs stored by the webhook path get the default backoff cap too."""
+
+        def handler(backend, event):
+            raise RetryableError("remote 503")
+
+        stored = self.backend._qtc_store_events(
+            [InboundEvent("evt_backoff", "x", "{}")]
+        )
+        job = self.env["qtc.event"].browse(stored["evt_backoff"]).job_ids
+        self.assertEqual(job.max_backoff, 3600)
+        before = fields.Datetime.now()
+        with self.patch_model_method(self.backend, "_qtc_handle_event", handler):
+            self.run_jobs()
+        job.invalidate_recordset()
+        self.assertEqual(job.state, "pending")
+        self.assertGreaterEqual(job.eta, before + timedelta(seconds=4))
+
+    def test_exception_opened_while_the_job_goes_on(self):
+        def target(records):
+            records.env["qtc.exception"]._qtc_open(
+                BusinessError("one line refused", category="remote_rejected"),
+                backend=self.backend,
+            )
+            records.write({"comment": "rest applied"})
+
+        with self.patch_model_method(self.partner, "_qtc_test_target", target):
+            job = self._enqueue("_qtc_test_target", [])
+            self.run_jobs()
+        job.invalidate_recordset()
+        self.assertEqual(job.state, "done")
+        exception = self.env["qtc.exception"].search(
+            [("name", "=", "one line refused")]
+        )
+        self.assertEqual(exception.backend_id, self.backend)
+        self.assertEqual(exception.category, "remote_rejected")
+        self.assertEqual(self.partner.comment, "<p>rest applied</p>")
 
     def test_cancel_of_a_running_job_rolls_its_work_back(self):
         def target(records):

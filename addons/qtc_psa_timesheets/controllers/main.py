@@ -14,8 +14,8 @@ import logging
 from odoo import http
 from odoo.addons.qtc_connector_base.const import KEPT_HEADERS
 from odoo.addons.qtc_connector_base.controllers.main import (
-    _read_capped_body,
     json_response,
+    read_capped_body,
 )
 from odoo.addons.qtc_connector_base.exceptions import QtcError
 from odoo.addons.qtc_connector_base.lib import signature
@@ -54,7 +54,7 @@ class PsaController(http.Controller):
             # indistinguishable from a wrong secret to an outsider.
             return _error(401, "invalid signature or unknown backend")
         backend = backends.browse(backend_id)
-        body = _read_capped_body(config.max_body_bytes)
+        body = read_capped_body(config.max_body_bytes)
         if body is None:
             return _error(413, "body exceeds the size limit; split the batch")
         headers = request.httprequest.headers

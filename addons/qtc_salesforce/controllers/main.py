@@ -16,8 +16,8 @@ from werkzeug.exceptions import NotFound
 from odoo import http
 from odoo.addons.qtc_connector_base.const import KEPT_HEADERS
 from odoo.addons.qtc_connector_base.controllers.main import (
-    _read_capped_body,
-    _store_malformed,
+    read_capped_body,
+    store_malformed,
 )
 from odoo.addons.qtc_connector_base.exceptions import QtcError
 from odoo.addons.qtc_connector_base.lib import signature
@@ -46,7 +46,7 @@ class SalesforceController(http.Controller):
         if not config or config.state != "active" or config.provider != const.PROVIDER:
             raise NotFound()
         backend = backends.browse(backend_id).with_context(salesforce_url_token=token)
-        body = _read_capped_body(config.max_body_bytes)
+        body = read_capped_body(config.max_body_bytes)
         if body is None:
             return backend._qtc_webhook_error(413, "body exceeds the size limit")
         headers = request.httprequest.headers
@@ -71,7 +71,7 @@ class SalesforceController(http.Controller):
             return backend._qtc_webhook_error(401, "unknown organization")
         except ValueError as exc:
             message = str(exc)[:500]
-            _store_malformed(backend, body, message)
+            store_malformed(backend, body, message)
             return backend._qtc_webhook_error(400, f"malformed message: {message}")
         kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
         stored = backend._qtc_store_events(events, kept, config)

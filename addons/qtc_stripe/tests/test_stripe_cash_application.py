@@ -277,19 +277,35 @@ class TestStripeCashApplication(StripeCase):
                 "coexistence only applies when it is."
             )
         invoice = self.invoice(100.0)
-        provider = self.env.ref("payment.payment_provider_stripe")
+        # Odoo's Stripe provider, copied into the test company.
+        provider = (
+            self.env.ref("payment.payment_provider_stripe")
+            .sudo()
+            .copy(
+                {
+                    "company_id": self.env.company.id,
+                    "state": "test",
+                    "stripe_publishable_key": "pk_test_coexistence",
+                    "stripe_secret_key": "sk_test_coexistence",
+                }
+            )
+        )
         intent_id = new_id("pi")
-        transaction = self.env["payment.transaction"].create(
-            {
-                "provider_id": provider.id,
-                "payment_method_id": provider.payment_method_ids[:1].id,
-                "amount": 100.0,
-                "currency_id": invoice.currency_id.id,
-                "partner_id": self.partner_a.id,
-                "reference": new_id("tx"),
-                "provider_reference": intent_id,
-                "state": "pending",
-            }
+        transaction = (
+            self.env["payment.transaction"]
+            .sudo()
+            .create(
+                {
+                    "provider_id": provider.id,
+                    "payment_method_id": self.env.ref("payment.payment_method_card").id,
+                    "amount": 100.0,
+                    "currency_id": invoice.currency_id.id,
+                    "partner_id": self.partner_a.id,
+                    "reference": new_id("tx"),
+                    "provider_reference": intent_id,
+                    "state": "pending",
+                }
+            )
         )
         event = self.apply(
             self.payment_intent_event(
@@ -674,6 +690,7 @@ class TestStripeCashApplication(StripeCase):
             {
                 "name": "Billing clerk",
                 "login": "stripe_billing_clerk",
+                "email": "clerk@example.com",
                 "groups_id": [
                     fields.Command.set(
                         [

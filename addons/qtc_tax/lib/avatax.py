@@ -495,7 +495,8 @@ def parse_retry_after(value, now=None):
     if value is None:
         return None
     value = str(value).strip()
-    if value.isdigit():
+    # isdigit() alone accepts "²", which float() rejects: ASCII digits only.
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = parsedate_to_datetime(value)

@@ -210,7 +210,9 @@ class QtcBackend(models.Model):
         return TaxUserError(
             _("Tax backend %(name)s is not fully configured.", name=self.name),
             category="configuration",
-            problems=[_("Missing or invalid: %s", problem) for problem in problems],
+            problems=[
+                self.env._("Missing or invalid: %s", problem) for problem in problems
+            ],
             suggested_action=_("Complete the backend's settings (QTC Manager)."),
             records=[("qtc.backend", self.id)],
         )

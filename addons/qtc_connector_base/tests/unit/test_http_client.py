@@ -465,3 +465,19 @@ def test_parse_retry_after_defaults_to_current_time():
     when = datetime.now(UTC) + timedelta(seconds=60)
     delay = http.parse_retry_after(email.utils.format_datetime(when, usegmt=True))
     assert 55.0 <= delay <= 60.0
+
+
+@responses.activate
+def test_json_token_in_an_error_body_is_masked_by_key():
+    url = "https://login.example.test/services/oauth2/token"
+    responses.add(
+        responses.POST,
+        url,
+        status=400,
+        json={"access_token": "00Dfresh!token", "error": "invalid_grant"},
+    )
+    client = HttpClient()
+    with pytest.raises(HttpBusinessError) as caught:
+        client.request("POST", url)
+    assert "00Dfresh!token" not in caught.value.body_excerpt
+    assert '"error": "invalid_grant"' in caught.value.body_excerpt

@@ -533,3 +533,11 @@ def test_parse_retry_after():
     assert avatax.parse_retry_after(None) is None
     assert avatax.parse_retry_after(" 5 ") == 5.0
     assert avatax.parse_retry_after("-5") is None
+
+
+def test_parse_retry_after_refuses_non_ascii_digits():
+    # "²".isdigit() is True but float("²") raises: it must read as unreadable.
+    assert avatax.parse_retry_after("²") is None
+    error = avatax.parse_error(503, None, {"Retry-After": "²"})
+    assert isinstance(error, TaxEngineUnavailable)
+    assert error.retry_after is None
