@@ -244,6 +244,7 @@ class QtcJob(models.Model):
         """
         if not hasattr(records, method_name):
             raise ValueError(f"{records._name} has no method {method_name}")
+        self.env.flush_all()  # the raw INSERT below must see pending ORM writes
         backend = backend or (event.backend_id if event else None)
         now = fields.Datetime.now()
         self.env.cr.execute(

@@ -215,6 +215,7 @@ class TestJobQueue(QtcCase):
         old = self._enqueue(identity_key="same-work")
         old.write({"state": "failed"})
         copy = self._enqueue(identity_key="same-work")
+        self.assertTrue(copy)
         self.assertNotEqual(old, copy)
         old.action_requeue()  # no unique-index violation
         self.assertEqual(old.state, "failed")

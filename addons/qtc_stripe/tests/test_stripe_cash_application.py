@@ -712,8 +712,11 @@ class TestStripeCashApplication(StripeCase):
         )
         invoice.with_user(clerk).action_stripe_payment_link()
         self.assertEqual(invoice.stripe_checkout_session_id, "cs_test_clerk")
+        # The link was made without handing the clerk any credential.
         with self.assertRaises(AccessError):
-            self.backend.with_user(clerk).read(["name"])
+            self.env["qtc.credential"].with_user(clerk).search([])
+        with self.assertRaises(AccessError):
+            self.backend.with_user(clerk).read(["stripe_api_key"])
 
     def test_payment_link_refused_on_draft_invoice(self):
         draft = self.init_invoice("out_invoice", amounts=[10.0], taxes=[])
