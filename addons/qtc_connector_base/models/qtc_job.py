@@ -462,36 +462,40 @@ class QtcJob(models.Model):
     def _qtc_run_one(self, heartbeat=None):
         """Claim and run one ready job.
 
+        One cursor carries the claim transaction and then the job's own
+        transaction; a second connection holds the job's advisory lock while it
+        runs (see the module docstring).
+
         :returns: True when a job ran, False when none is ready, None when the
             claim hit a transient database error (try again)
         """
         registry = self.env.registry
-        # The lock connection lives as long as the job runs (see module docstring).
-        # In test mode every cursor shares one connection, so it is not opened.
+        # In test mode every cursor shares one connection: no lock connection.
         lock_cr = None if registry.in_test_mode() else registry.cursor()
+        cr = registry.cursor()
         try:
-            with registry.cursor() as claim_cr:
-                if lock_cr is not None:
-                    # SKIP LOCKED must see rows other workers committed after
-                    # this transaction began; Odoo's default (repeatable read)
-                    # would fail such rows with a serialization error instead.
-                    claim_cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                try:
-                    job_id = self._qtc_claim(claim_cr, lock_cr)
-                except psycopg2.OperationalError:
-                    _logger.warning("claim failed; trying again", exc_info=True)
-                    claim_cr.rollback()
-                    return None  # nothing claimed this time; the loop goes on
-                claim_cr.commit()  # per-job transaction boundary: the claim
-            if not job_id:
+            if lock_cr is not None:
+                # SKIP LOCKED must see rows other workers committed after this
+                # transaction began; Odoo's default (repeatable read) would fail
+                # such rows with a serialization error instead.
+                cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            try:
+                job = self._qtc_claim(cr, lock_cr)
+            except psycopg2.OperationalError:
+                _logger.warning("claim failed; trying again", exc_info=True)
+                cr.rollback()
+                return None  # nothing claimed this time; the loop goes on
+            cr.commit()  # per-job transaction boundary: the claim
+            if not job:
                 return False
             if heartbeat:
-                heartbeat.job_id = job_id
-            self._qtc_perform(job_id)
+                heartbeat.job_id = job["id"]
+            self._qtc_perform(cr, job)
             return True
         finally:
             if heartbeat:
                 heartbeat.job_id = None
+            cr.close()
             if lock_cr is not None:
                 lock_cr.rollback()
                 lock_cr.close()
@@ -499,7 +503,10 @@ class QtcJob(models.Model):
     @api.model
     def _qtc_claim(self, cr, lock_cr=None):
         """Select one ready job with ``FOR UPDATE SKIP LOCKED`` and mark it started
-        on ``cr`` (the caller commits). Returns its id or None."""
+        on ``cr`` (the caller commits).
+
+        :returns: the claimed job's columns needed to run it (a dict), or None
+        """
         self.env.flush_all()
         now = fields.Datetime.now()
         cr.execute(_CLAIM_SQL, {"now": now})
@@ -528,29 +535,35 @@ class QtcJob(models.Model):
             )
         cr.execute(
             """
-            UPDATE qtc_job
-               SET state = 'started', attempts = attempts + 1, started_at = %(now)s,
+            UPDATE qtc_job j
+               SET state = 'started', attempts = j.attempts + 1, started_at = %(now)s,
                    heartbeat_at = %(now)s, worker = %(worker)s, done_at = NULL,
                    progress_done = 0, progress_total = 0, progress_message = NULL
-             WHERE id = %(id)s
+              FROM res_users u
+             WHERE j.id = %(id)s AND u.id = COALESCE(j.user_id, %(root)s)
+            RETURNING j.id, j.model_name, j.method_name, j.record_ids, j.args,
+                      j.kwargs, CASE WHEN u.active THEN u.id END, j.company_id,
+                      j.correlation_id, j.event_id
             """,
-            {"now": now, "worker": _worker_name(), "id": job_id},
+            {"now": now, "worker": _worker_name(), "id": job_id, "root": SUPERUSER_ID},
         )
-        return job_id
+        keys = (
+            "id model_name method_name record_ids args kwargs user_id company_id "
+            "correlation_id event_id"
+        ).split()
+        return dict(zip(keys, cr.fetchone(), strict=True))
 
     @api.model
-    def _qtc_perform(self, job_id):
-        """Run the claimed job ``job_id`` in a transaction of its own and record
-        the outcome. Never raises: failures become job states."""
-        registry = self.env.registry
-        cr = registry.cursor()
+    def _qtc_perform(self, cr, job):
+        """Run the claimed ``job`` (a dict from ``_qtc_claim``) in a new
+        transaction on ``cr`` and record the outcome. Never raises: failures
+        become job states."""
         try:
             env = api.Environment(cr, SUPERUSER_ID, {})
-            job = env["qtc.job"].browse(job_id)
-            result = job._qtc_execute()
-            if not job._qtc_mark_done(result):  # a cancel was requested meanwhile
-                cr.rollback()
-                self._qtc_record_cancelled(job_id)
+            result = env["qtc.job"]._qtc_execute(job)
+            if not env["qtc.job"].browse(job["id"])._qtc_mark_done(result):
+                cr.rollback()  # a cancel was requested meanwhile
+                self._qtc_record_cancelled(job["id"])
                 return
             cr.commit()  # per-job transaction boundary: the work and its done state
         except Exception as exc:
@@ -559,30 +572,34 @@ class QtcJob(models.Model):
                 cr.rollback()
             except psycopg2.Error:
                 pass  # the connection itself died (killed backend): nothing to undo
-            self._qtc_record_failure(job_id, exc, trace)
-        finally:
-            cr.close()
+            self._qtc_record_failure(job["id"], exc, trace)
 
-    def _qtc_execute(self):
-        """Call the job's target method with its arguments, as its user, in its
-        company, with the correlation context set. Returns the method's result."""
-        self.ensure_one()
+    @api.model
+    def _qtc_execute(self, job):
+        """Call the job's target method with its arguments, as its user (the
+        superuser when none or archived), in its company, with the correlation
+        context set. Returns the method's result.
+
+        :param job: the claimed job's columns (see ``_qtc_claim``)
+        """
         context = {
-            "qtc_job_id": self.id,
-            "qtc_correlation_id": self.correlation_id,
-            "qtc_event_id": self.event_id.id,
-            "allowed_company_ids": [self.company_id.id] if self.company_id else [],
+            "qtc_job_id": job["id"],
+            "qtc_correlation_id": job["correlation_id"],
+            "qtc_event_id": job["event_id"] or False,
+            "allowed_company_ids": [job["company_id"]] if job["company_id"] else [],
         }
-        user = self.user_id if self.user_id and self.user_id.active else None
-        env = self.env(user=user.id if user else SUPERUSER_ID, context=context)
-        records = env[self.model_name].browse(self.record_ids or []).exists()
-        if self.record_ids and not records:
-            raise BusinessError(
-                _("The records this job works on were deleted."),
-                category="unknown_record",
-            )
-        method = getattr(records, self.method_name)
-        return method(*(self.args or []), **(self.kwargs or {}))
+        env = self.env(user=job["user_id"] or SUPERUSER_ID, context=context)
+        record_ids = job["record_ids"] or []
+        records = env[job["model_name"]].browse(record_ids)
+        if record_ids:
+            records = records.exists()
+            if not records:
+                raise BusinessError(
+                    _("The records this job works on were deleted."),
+                    category="unknown_record",
+                )
+        method = getattr(records, job["method_name"])
+        return method(*(job["args"] or []), **(job["kwargs"] or {}))
 
     def _qtc_mark_done(self, result):
         """Mark the running job done in its own transaction, unless a cancel was
@@ -708,15 +725,16 @@ class QtcJob(models.Model):
         """
         count = 0
         while count < limit:
-            job_id = self._qtc_claim(self.env.cr)
-            if not job_id:
+            claimed = self._qtc_claim(self.env.cr)
+            if not claimed:
                 break
             count += 1
+            job_id = claimed["id"]
             job = self.browse(job_id)
             job.invalidate_recordset()
             try:
                 with self.env.cr.savepoint():
-                    result = job._qtc_execute()
+                    result = self._qtc_execute(claimed)
                     if not job._qtc_mark_done(result):
                         raise _CancelledInline()
             except _CancelledInline:

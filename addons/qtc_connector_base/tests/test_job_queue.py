@@ -187,7 +187,7 @@ class TestJobQueue(QtcCase):
         first.write({"state": "started"})  # as if a worker were running it
         self.assertEqual(self.Job._qtc_claim(self.env.cr), None)
         first.write({"state": "done"})
-        self.assertEqual(self.Job._qtc_claim(self.env.cr), second.id)
+        self.assertEqual(self.Job._qtc_claim(self.env.cr)["id"], second.id)
 
     def test_requeue_of_a_running_job_is_refused(self):
         job = self._enqueue()

@@ -201,7 +201,7 @@ class TestJobQueueConcurrency(TransactionCase):
             self.real_cursor(),
         )
         env = api.Environment(claim_cr, SUPERUSER_ID, {})
-        self.assertEqual(env["qtc.job"]._qtc_claim(claim_cr, lock_cr), job_id)
+        self.assertEqual(env["qtc.job"]._qtc_claim(claim_cr, lock_cr)["id"], job_id)
         claim_cr.commit()
         claim_cr.close()
         # The job's work is under way, not committed, when the process dies:
