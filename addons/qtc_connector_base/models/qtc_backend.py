@@ -6,12 +6,12 @@ from collections import namedtuple
 from datetime import timedelta
 
 from odoo import _, api, fields, models, tools
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.http import request
 
 from .. import const
 from ..lib import signature
-from ..lib.errors import BusinessError, QtcError
+from ..lib.errors import BusinessError, ConfigError, QtcError
 from ..lib.http import HttpClient
 from ..lib.ratelimit import TokenBucket
 from .qtc_credential import secret_box
@@ -34,6 +34,9 @@ InboundEvent = namedtuple("InboundEvent", "external_id event_type payload", defa
 def request_json(payload, status=200):
     return request.make_json_response(payload, status=status)
 
+
+# Errors that stop one event of a batch without failing the others.
+BUSINESS_ERRORS = (BusinessError, ConfigError, UserError, ValidationError, AccessError)
 
 _http_clients = {}
 _http_clients_lock = threading.Lock()
@@ -487,7 +490,7 @@ class QtcBackend(models.Model):
             if key == "webhook_secret" or previous_valid
         ]
 
-    def _qtc_store_events(self, events, headers=None, config=None):
+    def _qtc_store_events(self, events, headers=None, config=None, batch=False):
         """Store inbound events and queue one job per new event, in one statement.
 
         Duplicates (same backend and external id) are acknowledged and change
@@ -499,6 +502,8 @@ class QtcBackend(models.Model):
         :param headers: request headers worth keeping (dict)
         :param config: the cached ``WebhookConfig``; with it, storing costs
             exactly one SQL statement, new events or duplicates alike
+        :param batch: queue one job for all the new events (applied together by
+            ``_qtc_handle_events``) instead of one job per event
         :returns: ``{external_id: event id}`` for the events that were new
         """
         self.ensure_one()
@@ -533,12 +538,18 @@ class QtcBackend(models.Model):
                     event_id, company_id, correlation_id, user_id, create_date,
                     write_date, create_uid, write_uid
                 )
-                SELECT 'Process event ' || ne.external_id, 'pending', 'qtc.event',
-                       '_qtc_process', jsonb_build_array(ne.id), 10, %(channel)s, 0,
-                       %(max_attempts)s, %(max_backoff)s, %(backend)s, ne.id,
+                SELECT CASE WHEN %(batch)s
+                            THEN 'Process ' || count(*) || ' events'
+                            ELSE 'Process event ' || min(ne.external_id) END,
+                       'pending', 'qtc.event', '_qtc_process',
+                       jsonb_agg(ne.id ORDER BY ne.id), 10, %(channel)s, 0,
+                       %(max_attempts)s, %(max_backoff)s, %(backend)s,
+                       CASE WHEN %(batch)s THEN NULL ELSE min(ne.id) END,
                        %(company)s,
-                       ne.correlation_id, 1, %(now)s, %(now)s, %(uid)s, %(uid)s
+                       CASE WHEN %(batch)s THEN NULL ELSE min(ne.correlation_id) END,
+                       1, %(now)s, %(now)s, %(uid)s, %(uid)s
                   FROM new_events ne
+                 GROUP BY CASE WHEN %(batch)s THEN 0 ELSE ne.id END
                 RETURNING id
             ), wake AS (
                 INSERT INTO ir_cron_trigger (
@@ -566,6 +577,7 @@ class QtcBackend(models.Model):
                 "channel": config.channel_id,
                 "max_attempts": config.max_attempts,
                 "max_backoff": const.DEFAULT_MAX_BACKOFF,
+                "batch": bool(batch),
                 "crons": list(self.env["qtc.job"]._qtc_worker_cron_ids()),
             },
         )
@@ -679,6 +691,46 @@ class QtcBackend(models.Model):
         return [
             InboundEvent(str(data["id"])[:255], str(data["type"])[:128], body.decode())
         ]
+
+    def _qtc_handle_events(self, events):
+        """Apply several stored events in one job (stored with ``batch=True``).
+
+        Default: each event through ``_qtc_handle_event`` in its own savepoint; a
+        business error opens an exception for that event and the others go on.
+        A transient error fails the whole job, which retries; events already
+        applied are recognised by the provider's idempotency on the retry.
+        Providers override it to apply a batch with bulk queries.
+
+        :returns: ``{event id: (state, text)}`` with state ``done``, ``ignored``
+            or ``failed``
+        """
+        self.ensure_one()
+        outcomes = {}
+        total = len(events)
+        jobs = self.env["qtc.job"]
+        for position, event in enumerate(events, start=1):
+            backend = self.with_context(
+                qtc_correlation_id=event.correlation_id, qtc_event_id=event.id
+            )
+            try:
+                with self.env.cr.savepoint():
+                    outcome = backend._qtc_handle_event(event)
+            except BUSINESS_ERRORS as error:
+                self.env["qtc.exception"]._qtc_open(
+                    error
+                    if isinstance(error, BusinessError)
+                    else BusinessError(str(error)),
+                    backend=self,
+                    event=event,
+                    correlation_id=event.correlation_id,
+                )
+                outcomes[event.id] = ("failed", str(error))
+            else:
+                state = "ignored" if outcome == "ignored" else "done"
+                outcomes[event.id] = (state, outcome)
+            if position % 100 == 0 or position == total:
+                jobs._qtc_progress(position, total, _("%s events applied", position))
+        return outcomes
 
     def _qtc_webhook_answer(self, events, stored):
         """The 2xx answer once events are stored.

@@ -61,7 +61,14 @@ class QtcEvent(models.Model):
         return json.loads(self.payload or "null")
 
     def _qtc_process(self):
-        """Job target: apply the event through its backend's provider hook."""
+        """Job target: apply the event(s) through the backend's provider hooks.
+
+        One event: ``_qtc_handle_event``; its errors decide the job's fate. Several
+        events (a batch stored with ``batch=True``): ``_qtc_handle_events``, where
+        a business error stops only its own event.
+        """
+        if len(self) > 1:
+            return self._qtc_process_batch()
         self.ensure_one()
         backend = self.backend_id
         # A dry run passes its own correlation id so its trace lines can be told
@@ -81,6 +88,26 @@ class QtcEvent(models.Model):
             }
         )
         return outcome
+
+    def _qtc_process_batch(self):
+        backend = self.backend_id
+        backend.ensure_one()
+        outcomes = backend._qtc_handle_events(self)
+        counts = {}
+        for state in ("done", "ignored", "failed"):
+            ids = [eid for eid, (st, _text) in outcomes.items() if st == state]
+            counts[state] = len(ids)
+            for text, group in _group_by_text(outcomes, ids).items():
+                self.browse(group).sudo().write(
+                    {
+                        "state": state,
+                        "result": text if state != "failed" else False,
+                        "error_message": text if state == "failed" else False,
+                    }
+                )
+        return _(
+            "%(done)s applied, %(ignored)s ignored, %(failed)s need attention", **counts
+        )
 
     def action_replay(self):
         """Queue the event again (after a fix). Its handler is idempotent, so a
@@ -128,3 +155,12 @@ class QtcEvent(models.Model):
         remaining = batch_size if deleted == batch_size else 0
         self.env["ir.cron"]._notify_progress(done=deleted, remaining=remaining)
         return deleted
+
+
+def _group_by_text(outcomes, ids):
+    """Event ids grouped by their outcome text, so equal outcomes are written in
+    one UPDATE."""
+    groups = {}
+    for event_id in ids:
+        groups.setdefault(str(outcomes[event_id][1] or "")[:5000], []).append(event_id)
+    return groups

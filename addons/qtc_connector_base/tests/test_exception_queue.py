@@ -47,6 +47,43 @@ class TestExceptionQueue(QtcCase):
         event.invalidate_recordset()
         return event
 
+    def test_batch_job_stops_only_the_bad_event(self):
+        events = [
+            InboundEvent(f"evt_batch_{n}", "customer.created", json.dumps(payload))
+            for n, payload in enumerate(
+                [{"name": "Batch A"}, {"customer": "cus_bad"}, {"name": "Batch C"}]
+            )
+        ]
+        config = self.backend._qtc_webhook_config(self.backend.id)
+        self.env["qtc.job"]._qtc_worker_cron_ids()  # caches warm, as in a server
+        with self.assertQueryCount(1):
+            stored = self.backend._qtc_store_events(events, config=config, batch=True)
+        batch = self.env["qtc.event"].browse(list(stored.values()))
+        job = self.env["qtc.job"].search(
+            [("backend_id", "=", self.backend.id), ("name", "=", "Process 3 events")]
+        )
+        self.assertEqual(len(job), 1, "one job for the whole batch")
+        self.assertEqual(job.record_ids, sorted(batch.ids))
+        with self.patch_model_method(
+            self.env["qtc.backend"], "_qtc_handle_event", handler_creating_partner
+        ):
+            self.run_jobs()
+        job.invalidate_recordset()
+        batch.invalidate_recordset()
+        self.assertEqual(job.state, "done")
+        self.assertEqual(job.result, "2 applied, 0 ignored, 1 need attention")
+        self.assertEqual(batch.mapped("state"), ["done", "failed", "done"])
+        bad = batch[1]
+        self.assertEqual(bad.exception_ids.category, "unknown_customer")
+        self.assertEqual(bad.exception_ids.external_id, "cus_bad")
+        names = (
+            self.env["res.partner"].search([("name", "like", "Batch ")]).mapped("name")
+        )
+        self.assertEqual(sorted(names), ["Batch A", "Batch C"])
+        self.assertEqual(
+            (job.progress_done, job.progress_total), (0, 0), "inline: no job id"
+        )
+
     def test_provider_without_handler_lands_in_the_queue(self):
         event = self._receive("evt_nohandler", {"id": "x"})
         self.run_jobs()
