@@ -284,13 +284,13 @@ run_local() {
     if ! db_exists || [ "$(installed_count)" != "${#addons[@]}" ]; then
         echo "Installing $addon_list with demo data into database $DB" \
             "(first run: several minutes)"
-        python3 -m odoo -d "$DB" --addons-path "$addons_path" -i "$addon_list" \
+        python3 "$ROOT/docker/odoo_local.py" -d "$DB" --addons-path "$addons_path" -i "$addon_list" \
             --stop-after-init --workers 0 --max-cron-threads 0 --log-level warn
     fi
 
     echo "Odoo: http://localhost:$HTTP_PORT (database $DB; fresh demo database" \
         "login: admin / admin). Stop with Ctrl+C."
-    exec python3 -m odoo -d "$DB" --addons-path "$addons_path" \
+    exec python3 "$ROOT/docker/odoo_local.py" -d "$DB" --addons-path "$addons_path" \
         --http-port "$HTTP_PORT" --gevent-port "$GEVENT_PORT" \
         --db-filter "^${DB//./\\.}\$" --workers "$WORKERS" --max-cron-threads 2
 }

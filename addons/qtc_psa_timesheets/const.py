@@ -25,6 +25,9 @@ RATE_POLICIES = [
     ("raise", "Raise an exception"),
 ]
 DEFAULT_BATCH_MAX = 500
+# A batch job applies its events this many at a time (progress is reported and
+# the cache cleared between chunks, so memory stays bounded).
+BATCH_CHUNK_SIZE = 1000
 
 HARVEST_API_URL = "https://api.harvestapp.com"
 HARVEST_USER_AGENT = "QTC Odoo connector (qtc_psa_timesheets)"

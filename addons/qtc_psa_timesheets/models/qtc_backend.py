@@ -7,7 +7,10 @@ from odoo import _, api, fields, models
 from odoo.addons.qtc_connector_base.exceptions import BusinessError
 from odoo.addons.qtc_connector_base.models.qtc_backend import InboundEvent
 
+from odoo.tools import split_every
+
 from .. import const
+from ..applier import BatchApplier
 from ..lib import harvest
 from ..lib import work_item as wi
 
@@ -103,6 +106,8 @@ class QtcBackend(models.Model):
         Shared by the push API and the Harvest pull, so both take one path.
         Each accepted item becomes one ``qtc.event`` whose external id is the
         item's idempotency key: a delivery received before is a duplicate.
+        The new events of one call get ONE job (``batch=True``), which applies
+        them together through ``_qtc_handle_events``.
 
         :param results: ``ItemResult`` list from ``work_item.validate_batch``
         :param headers: request headers worth keeping
@@ -120,7 +125,11 @@ class QtcBackend(models.Model):
             for result in results
             if result.accepted
         ]
-        stored = self._qtc_store_events(events, headers, config) if events else {}
+        stored = (
+            self._qtc_store_events(events, headers, config, batch=True)
+            if events
+            else {}
+        )
         answers = []
         for result in results:
             status = result.status
@@ -336,13 +345,13 @@ class QtcBackend(models.Model):
         data = self._harvest_get_json(f"{const.HARVEST_API_URL}/v2/users/me")
         return _("Connected to Harvest as %(email)s.", email=data.get("email") or "?")
 
-    def _qtc_handle_event(self, event):
-        if self.provider not in const.PSA_PROVIDERS:
-            return super()._qtc_handle_event(event)
-        if not (event.event_type or "").startswith(const.EVENT_TYPE_PREFIX):
-            return "ignored"
+    def _psa_parse_event(self, event):
+        """The validated ``WorkItem`` a stored event carries.
+
+        :raises BusinessError: (data) the payload is not JSON or not a valid item
+        """
         try:
-            item = wi.validate_work_item(event._qtc_payload_json())
+            return wi.validate_work_item(event._qtc_payload_json())
         except wi.WorkItemError as exc:
             raise BusinessError(
                 _("Work item of event %s is invalid.", event.external_id),
@@ -358,4 +367,42 @@ class QtcBackend(models.Model):
                 category="data",
                 problems=[str(exc)],
             ) from None
+
+    def _qtc_handle_event(self, event):
+        if self.provider not in const.PSA_PROVIDERS:
+            return super()._qtc_handle_event(event)
+        if not (event.event_type or "").startswith(const.EVENT_TYPE_PREFIX):
+            return "ignored"
+        item = self._psa_parse_event(event)
         return self.env["qtc.psa.item"]._psa_apply(self, item)
+
+    def _qtc_handle_events(self, events):
+        """Apply a batch of work-item events with bulk queries (see
+        ``applier.BatchApplier``), ``const.BATCH_CHUNK_SIZE`` events at a time,
+        reporting progress on the job after each chunk.
+
+        :returns: ``{event id: (state, text)}``; a business problem of one item
+            opens its own exception and fails only its event
+        """
+        if self.provider not in const.PSA_PROVIDERS:
+            return super()._qtc_handle_events(events)
+        self.ensure_one()
+        applier = BatchApplier(self)
+        jobs = self.env["qtc.job"]
+        outcomes = {}
+        total = len(events)
+        done = 0
+        for chunk in split_every(const.BATCH_CHUNK_SIZE, events.ids, events.browse):
+            outcomes.update(applier.apply(chunk))
+            done += len(chunk)
+            jobs._qtc_progress(
+                done,
+                total,
+                _("%(done)s of %(total)s work items applied", done=done, total=total),
+            )
+            if done < total:
+                # Bounded memory on very large batches: the next chunk starts
+                # from a clean cache (its records are read again anyway).
+                self.env.flush_all()
+                self.env.invalidate_all()
+        return outcomes

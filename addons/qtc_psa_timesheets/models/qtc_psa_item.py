@@ -28,6 +28,7 @@ from decimal import Decimal
 
 from odoo import _, api, fields, models
 from odoo.addons.qtc_connector_base.exceptions import BusinessError
+from odoo.osv import expression
 from odoo.tools import float_compare
 
 from .. import const
@@ -37,6 +38,12 @@ from ..lib import work_item as wi
 
 def _naive(value):
     return value.astimezone(UTC).replace(tzinfo=None) if value else False
+
+
+def _like_literal(text):
+    """``text`` as a LIKE pattern matching itself only (``_`` and ``%`` are
+    wildcards otherwise: ``a_b@x.com`` would match ``axb@x.com``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class QtcPsaItem(models.Model):
@@ -241,16 +248,68 @@ class QtcPsaItem(models.Model):
 
     # ------------------------------------------------------------ resolution
 
-    def _psa_resolve(self, backend, binding_type, map_code, ref, model):
-        """A PSA reference -> Odoo record: a binding first (set by a person
-        linking from an exception), else the value map; None when unknown."""
-        record = self.env["qtc.binding"]._qtc_to_internal(backend, binding_type, ref)
-        if not record:
-            record = self.env["qtc.value.map"]._qtc_map(
-                map_code, ref, backend=backend, required=False
+    @api.model
+    def _psa_resolve_many(self, backend, binding_type, map_code, refs, model):
+        """PSA references -> Odoo records, a few queries for any number of refs.
+
+        A binding wins (set by a person linking from an exception), else the
+        value map. Shared by the single-item path and the batch applier.
+
+        :param refs: PSA references (an iterable of strings)
+        :param model: the Odoo model the references must map to
+        :returns: ``{ref: record | None | BusinessError}``; ``None`` when
+            unknown, a ``BusinessError`` when mapped to something unusable
+        """
+        refs = {ref for ref in refs if ref}
+        found = {}
+        if not refs:
+            return found
+        bindings = self.env["qtc.binding"].search(
+            [
+                ("backend_id", "=", backend.id),
+                ("external_type", "=", binding_type),
+                ("external_id", "in", list(refs)),
+            ]
+        )
+        for res_model, group in bindings.grouped("res_model").items():
+            if res_model not in self.env:
+                continue
+            existing = set(self.env[res_model].browse(group.mapped("res_id")).exists().ids)
+            for binding in group:
+                if binding.res_id in existing:
+                    found[binding.external_id] = self.env[res_model].browse(
+                        binding.res_id
+                    )
+        unbound = refs - set(found)
+        value_map = (
+            self.env["qtc.value.map"]._qtc_find(map_code, backend)
+            if unbound and map_code
+            else None
+        )
+        if value_map:
+            lines = self.env["qtc.value.map.line"].search(
+                [("map_id", "=", value_map.id), ("external_value", "in", list(unbound))]
             )
-        if record is not None and getattr(record, "_name", None) != model:
-            raise BusinessError(
+            target = value_map.target_model
+            existing = (
+                set(self.env[target].browse(lines.mapped("res_id")).exists().ids)
+                if target and target in self.env
+                else set()
+            )
+            for line in lines:
+                if target and line.res_id in existing:
+                    found[line.external_value] = self.env[target].browse(line.res_id)
+                    continue
+                try:  # the base's own wording for a dangling or plain value
+                    found[line.external_value] = line._qtc_value()
+                except BusinessError as error:
+                    found[line.external_value] = error
+        for ref, record in found.items():
+            if isinstance(record, BusinessError) or getattr(record, "_name", None) == (
+                model
+            ):
+                continue
+            found[ref] = BusinessError(
                 _(
                     "PSA reference %(ref)r maps to a %(got)s, expected a %(model)s.",
                     ref=ref,
@@ -259,7 +318,50 @@ class QtcPsaItem(models.Model):
                 ),
                 category="mapping",
             )
+        return found
+
+    def _psa_resolve(self, backend, binding_type, map_code, ref, model):
+        """One PSA reference -> Odoo record, or None when unknown.
+
+        :raises BusinessError: mapped to something that is not a ``model``
+        """
+        record = self._psa_resolve_many(backend, binding_type, map_code, [ref], model)
+        record = record.get(ref)
+        if isinstance(record, BusinessError):
+            raise record
         return record or None
+
+    @api.model
+    def _psa_project_error(self, project_ref):
+        message = _(
+            "PSA project %(ref)r is not mapped to an Odoo project.",
+            ref=project_ref,
+        )
+        return BusinessError(
+            message,
+            category="mapping",
+            problems=[message],
+            suggested_action=_(
+                "Add it to the value map 'PSA projects' (%(code)s) or link this "
+                "exception to the project, then retry.",
+                code=const.MAP_PROJECT,
+            ),
+            external_ref=(const.BINDING_PROJECT, project_ref),
+        )
+
+    @api.model
+    def _psa_task_error(self, task_ref, task, project):
+        return BusinessError(
+            _(
+                "PSA task %(task)r maps to %(name)s, which is not in project "
+                "%(project)s.",
+                task=task_ref,
+                name=task.display_name,
+                project=project.display_name,
+            ),
+            category="mapping",
+            records=[("project.task", task.id)],
+        )
 
     def _psa_project(self, backend, item):
         project = self._psa_resolve(
@@ -271,21 +373,7 @@ class QtcPsaItem(models.Model):
         )
         if project:
             return project
-        message = _(
-            "PSA project %(ref)r is not mapped to an Odoo project.",
-            ref=item.project_ref,
-        )
-        raise BusinessError(
-            message,
-            category="mapping",
-            problems=[message],
-            suggested_action=_(
-                "Add it to the value map 'PSA projects' (%(code)s) or link this "
-                "exception to the project, then retry.",
-                code=const.MAP_PROJECT,
-            ),
-            external_ref=(const.BINDING_PROJECT, item.project_ref),
-        )
+        raise self._psa_project_error(item.project_ref)
 
     def _psa_task(self, backend, item, project):
         if not item.task_ref:
@@ -302,56 +390,83 @@ class QtcPsaItem(models.Model):
             # line Odoo then uses (the trace says so).
             return self.env["project.task"]
         if task.project_id != project:
-            raise BusinessError(
-                _(
-                    "PSA task %(task)r maps to %(name)s, which is not in project "
-                    "%(project)s.",
-                    task=item.task_ref,
-                    name=task.display_name,
-                    project=project.display_name,
-                ),
-                category="mapping",
-                records=[("project.task", task.id)],
-            )
+            raise self._psa_task_error(item.task_ref, task, project)
         return task
 
-    def _psa_employee(self, backend, item):
-        email = item.employee_email
-        employee = self.env["qtc.binding"]._qtc_to_internal(
-            backend, const.BINDING_EMPLOYEE, email
-        )
-        if employee:
-            return employee
-        employees = (
-            self.env["hr.employee"]
-            .with_context(active_test=True)
-            .search(
-                [
-                    ("work_email", "=ilike", email),
-                    ("company_id", "in", [backend.company_id.id, False]),
-                ],
-                limit=2,
-            )
-        )
-        if len(employees) == 1:
-            return employees
-        if employees:
-            message = _("Several employees have the work email %(email)s.", email=email)
-        else:
-            message = _("No employee has the work email %(email)s.", email=email)
-        raise BusinessError(
-            message,
-            category="unknown_record",
-            problems=[message],
-            suggested_action=_(
-                "Set the work email on the employee (or link this exception to "
-                "the employee), then retry."
-            ),
-            external_ref=(const.BINDING_EMPLOYEE, email),
-        )
+    @api.model
+    def _psa_employees(self, backend, emails):
+        """Work emails -> employees of the backend's company (or shared), in
+        two queries for any number of emails; a binding wins.
 
-    def _psa_check_lock(self, company, dates):
-        """Refuse changes dated on or before the company's accounting lock."""
+        :param emails: lower-case emails (``work_item`` normalises them)
+        :returns: ``{email: hr.employee | BusinessError}`` (unknown or several
+            employees with that email: a business error naming it)
+        """
+        emails = {email for email in emails if email}
+        found = {}
+        if not emails:
+            return found
+        bound = self._psa_resolve_many(
+            backend, const.BINDING_EMPLOYEE, None, emails, "hr.employee"
+        )
+        found.update({email: rec for email, rec in bound.items() if rec is not None})
+        unbound = sorted(emails - set(found))
+        matches = {}
+        if unbound:
+            employees = (
+                self.env["hr.employee"]
+                .with_context(active_test=True)
+                .search(
+                    expression.AND(
+                        [
+                            [("company_id", "in", [backend.company_id.id, False])],
+                            expression.OR(
+                                [
+                                    [("work_email", "=ilike", _like_literal(email))]
+                                    for email in unbound
+                                ]
+                            ),
+                        ]
+                    )
+                )
+            )
+            for employee in employees:
+                key = (employee.work_email or "").strip().lower()
+                matches[key] = matches.get(key, employee.browse()) | employee
+        for email in unbound:
+            employees = matches.get(email)
+            if employees and len(employees) == 1:
+                found[email] = employees
+                continue
+            if employees:
+                message = _(
+                    "Several employees have the work email %(email)s.", email=email
+                )
+            else:
+                message = _("No employee has the work email %(email)s.", email=email)
+            found[email] = BusinessError(
+                message,
+                category="unknown_record",
+                problems=[message],
+                suggested_action=_(
+                    "Set the work email on the employee (or link this exception to "
+                    "the employee), then retry."
+                ),
+                external_ref=(const.BINDING_EMPLOYEE, email),
+            )
+        return found
+
+    def _psa_employee(self, backend, item):
+        employee = self._psa_employees(backend, [item.employee_email])[
+            item.employee_email
+        ]
+        if isinstance(employee, BusinessError):
+            raise employee
+        return employee
+
+    @api.model
+    def _psa_lock_date(self, company):
+        """The latest accounting lock date of ``company``, or None."""
         company = company.sudo()
         locks = [
             lock
@@ -362,28 +477,44 @@ class QtcPsaItem(models.Model):
             )
             if lock
         ]
-        if not locks:
-            return
-        lock = max(locks)
+        return max(locks) if locks else None
+
+    @api.model
+    def _psa_lock_error(self, company, lock, dates, external_id):
+        """The business error for a change dated on or before ``lock``, or None.
+
+        :param lock: ``_psa_lock_date(company)`` (computed once per batch)
+        """
+        if not lock:
+            return None
         locked = sorted({day for day in dates if day and day <= lock})
-        if locked:
-            message = _(
-                "Work item %(item)s is dated %(date)s, on or before the accounting "
-                "lock date %(lock)s of %(company)s.",
-                item=self.external_id,
-                date=locked[0],
-                lock=lock,
-                company=company.name,
-            )
-            raise BusinessError(
-                message,
-                category="data",
-                problems=[message],
-                suggested_action=_(
-                    "Book the correction in an open period in the PSA, or ask "
-                    "an accountant to move the lock date; then retry."
-                ),
-            )
+        if not locked:
+            return None
+        message = _(
+            "Work item %(item)s is dated %(date)s, on or before the accounting "
+            "lock date %(lock)s of %(company)s.",
+            item=external_id,
+            date=locked[0],
+            lock=lock,
+            company=company.sudo().name,
+        )
+        return BusinessError(
+            message,
+            category="data",
+            problems=[message],
+            suggested_action=_(
+                "Book the correction in an open period in the PSA, or ask "
+                "an accountant to move the lock date; then retry."
+            ),
+        )
+
+    def _psa_check_lock(self, company, dates):
+        """Refuse changes dated on or before the company's accounting lock."""
+        error = self._psa_lock_error(
+            company, self._psa_lock_date(company), dates, self.external_id
+        )
+        if error:
+            raise error
 
     # ------------------------------------------------------------------ kinds
 
@@ -449,13 +580,30 @@ class QtcPsaItem(models.Model):
         refuse; returns a note when flagged."""
         self.rate_mismatch = False
         self.rate_difference = 0.0
+        decision = self._psa_rate_decision(backend, item, so_line)
+        if not decision:
+            return None
+        note = self._psa_rate_note(item, so_line, decision)
+        self.rate_mismatch = True
+        self.rate_difference = float(decision.amount_difference)
+        so_line.order_id.message_post(
+            body=_("%(item)s: %(note)s.", item=item.external_id, note=note)
+        )
+        return note
+
+    @api.model
+    def _psa_rate_decision(self, backend, item, so_line):
+        """The billing decision when the PSA rate differs from the order
+        price, else None (nothing to flag).
+
+        :raises BusinessError: (rate) under the backend's ``raise`` policy
+        """
         if not (so_line and rules.is_billable(item)):
             return None
-        price = Decimal(repr(so_line.price_unit))
         try:
             decision = rules.decide(
                 item,
-                price,
+                Decimal(repr(so_line.price_unit)),
                 backend.psa_rate_policy,
                 decimals=so_line.currency_id.decimal_places,
             )
@@ -478,21 +626,17 @@ class QtcPsaItem(models.Model):
                 ),
                 records=[("sale.order.line", so_line.id)],
             ) from None
-        if not decision.rate_mismatch:
-            return None
-        self.rate_mismatch = True
-        self.rate_difference = float(decision.amount_difference)
-        note = _(
+        return decision if decision.rate_mismatch else None
+
+    @api.model
+    def _psa_rate_note(self, item, so_line, decision):
+        return _(
             "PSA rate %(rate)s differs from the order price %(price)s: billed at "
             "the order price (difference %(diff)s)",
             rate=item.rate,
-            price=price,
+            price=Decimal(repr(so_line.price_unit)),
             diff=decision.amount_difference,
         )
-        so_line.order_id.message_post(
-            body=_("%(item)s: %(note)s.", item=item.external_id, note=note)
-        )
-        return note
 
     def _psa_apply_expense(self, backend, item):
         self.ensure_one()
