@@ -196,10 +196,7 @@ class QtcBackend(models.Model):
                     backend._qtc_set_secret(key, value)
 
     def _compute_secrets_summary(self):
-        labels = {
-            key: self._fields[fname].string
-            for fname, key in self._qtc_secret_fields().items()
-        }
+        secret_fields = self._qtc_secret_fields()
         stored = (
             self.env["qtc.credential"].sudo().search([("backend_id", "in", self.ids)])
         )
@@ -207,9 +204,12 @@ class QtcBackend(models.Model):
             keys = set(
                 stored.filtered(lambda c, b=backend: c.backend_id == b).mapped("key")
             )
+            # Only this provider's secrets (fields carry the provider prefix) and
+            # the shared webhook secret.
             parts = [
-                f"{label}: {'set' if key in keys else 'not set'}"
-                for key, label in labels.items()
+                f"{self._fields[fname].string}: {'set' if key in keys else 'not set'}"
+                for fname, key in secret_fields.items()
+                if fname == "webhook_secret" or fname.startswith(f"{backend.provider}_")
             ]
             until = backend.sudo().webhook_secret_previous_until
             if (

@@ -129,6 +129,20 @@ class QtcException(models.Model):
         if external:
             values.update(external_type=external[0], external_id=external[1])
         existing = self.search([("job_id", "=", job.id)], limit=1) if job else self
+        if not existing and backend and not values["event_id"]:
+            # The same problem raised again by scheduled work (a sync whose
+            # credentials are missing, say) reopens one exception instead of
+            # adding one per run.
+            existing = self.search(
+                [
+                    ("backend_id", "=", backend.id),
+                    ("state", "=", "open"),
+                    ("event_id", "=", False),
+                    ("category", "=", values["category"]),
+                    ("name", "=", values["name"]),
+                ],
+                limit=1,
+            )
         if existing:
             values["occurrences"] = existing.occurrences + 1
             existing.write(values)

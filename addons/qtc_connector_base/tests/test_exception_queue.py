@@ -187,3 +187,28 @@ class TestExceptionQueue(QtcCase):
         )
         with self.assertRaisesRegex(Exception, "not valid JSON"):
             wizard.action_dry_run()
+
+
+@tagged("post_install", "-at_install")
+class TestRecurringProblem(QtcCase):
+    def test_scheduled_work_failing_the_same_way_reopens_one_exception(self):
+        def target(records):
+            raise BusinessError(
+                "Backend X has no api_key configured.", category="configuration"
+            )
+
+        jobs = self.env["qtc.job"]
+        with self.patch_model_method(
+            self.env["res.partner"], "_qtc_test_target", target
+        ):
+            for _run in range(3):  # three cron runs, three jobs
+                jobs._qtc_enqueue(
+                    self.env["res.partner"], "_qtc_test_target", backend=self.backend
+                )
+                self.run_jobs()
+        exceptions = self.env["qtc.exception"].search(
+            [("backend_id", "=", self.backend.id)]
+        )
+        self.assertEqual(len(exceptions), 1)
+        self.assertEqual(exceptions.occurrences, 3)
+        self.assertEqual(len(jobs.search([("backend_id", "=", self.backend.id)])), 3)

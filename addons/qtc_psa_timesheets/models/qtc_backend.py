@@ -6,7 +6,6 @@ from urllib.parse import urlencode
 from odoo import _, api, fields, models
 from odoo.addons.qtc_connector_base.exceptions import BusinessError
 from odoo.addons.qtc_connector_base.models.qtc_backend import InboundEvent
-
 from odoo.tools import split_every
 
 from .. import const

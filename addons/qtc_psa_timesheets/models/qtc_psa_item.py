@@ -274,7 +274,8 @@ class QtcPsaItem(models.Model):
         for res_model, group in bindings.grouped("res_model").items():
             if res_model not in self.env:
                 continue
-            existing = set(self.env[res_model].browse(group.mapped("res_id")).exists().ids)
+            targets = self.env[res_model].browse(group.mapped("res_id"))
+            existing = set(targets.exists().ids)
             for binding in group:
                 if binding.res_id in existing:
                     found[binding.external_id] = self.env[res_model].browse(

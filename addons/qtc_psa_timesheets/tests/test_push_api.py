@@ -143,7 +143,12 @@ class TestPsaPushApi(PsaSetupMixin, QtcHttpCase):
         self.assertEqual(events.mapped("external_id"), ["TE-1:1", "TE-2:4"])
         self.assertEqual(set(events.mapped("event_type")), {"work_item.time"})
         self.assertEqual(json.loads(events[0].payload)["hours"], "7.5")
-        self.assertEqual(len(events.job_ids), 2)
+        # One job for the whole request, applying both events together.
+        jobs = self.env["qtc.job"].search([("backend_id", "=", self.backend.id)])
+        self.assertEqual(len(jobs), 1)
+        self.assertEqual(jobs.record_ids, events.ids)
+        self.assertEqual(jobs.name, "Process 2 events")
+        self.assertFalse(events.job_ids)  # a batch job belongs to no single event
 
         # The whole batch again: nothing new.
         again = self.post_signed(self.path, {"items": items}).json()["items"]

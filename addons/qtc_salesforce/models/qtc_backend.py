@@ -1172,29 +1172,40 @@ class QtcBackend(models.Model):
             return engagement
         return self._salesforce_map_engagement(record, config, schedules)
 
-    def _salesforce_product(self, code):
-        """The product of a Salesforce product code: value map first, then
-        ``default_code``. ``None`` when neither knows it."""
-        if not code:
-            return None
-        product = self.env["qtc.value.map"]._qtc_map(
-            const.MAP_PRODUCT, code, backend=self, required=False
-        )
-        if product:
-            return product
-        return (
-            self.env["product.product"].search(
+    def _salesforce_products(self, codes):
+        """The products of Salesforce product codes: value map first, then
+        ``default_code``; the same two lookups whatever the number of codes.
+
+        :returns: ``{code: product or None}`` (``None``: neither knows it)
+        """
+        codes = [code for code in dict.fromkeys(codes) if code]
+        if not codes:
+            return {}
+        value_map = self.env["qtc.value.map"]._qtc_find(const.MAP_PRODUCT, self)
+        map_lines = {}
+        for line in value_map.line_ids:
+            # The first line of a value wins, as in ``qtc.value.map._qtc_map``.
+            map_lines.setdefault(line.external_value, line)
+        products = {}
+        for code in codes:
+            line = map_lines.get(str(code))
+            products[code] = (line._qtc_value() if line else None) or None
+        unmapped = [code for code, product in products.items() if not product]
+        if unmapped:
+            # In the model's order, the first product of a code wins (as a
+            # search with limit=1 per code would pick it).
+            for product in self.env["product.product"].search(
                 [
-                    ("default_code", "=", code),
+                    ("default_code", "in", unmapped),
                     ("sale_ok", "=", True),
                     "|",
                     ("company_id", "=", False),
                     ("company_id", "=", self.company_id.id),
-                ],
-                limit=1,
-            )
-            or None
-        )
+                ]
+            ):
+                if not products[product.default_code]:
+                    products[product.default_code] = product
+        return products
 
     def _salesforce_validate(self, engagement, record, config, order):
         """Every reason the engagement cannot become an order, raised at once.
@@ -1204,12 +1215,9 @@ class QtcBackend(models.Model):
         :raises BusinessError: category ``mapping`` when every problem is an
             unmapped value, else ``data``
         """
-        products = {}
-        for line in engagement.lines:
-            if line.product_code and line.product_code not in products:
-                products[line.product_code] = self._salesforce_product(
-                    line.product_code
-                )
+        products = self._salesforce_products(
+            line.product_code for line in engagement.lines
+        )
         active_currencies = self.env["res.currency"].search([]).mapped("name")
         problems = mapper.validate_engagement(
             engagement,
@@ -1384,12 +1392,44 @@ class QtcBackend(models.Model):
                 for line in lines
             ]
         )
-        for line, sale_line in zip(lines, created, strict=True):
-            self.env["qtc.binding"]._qtc_bind(
-                self, const.BINDING_LINE, line.external_id, sale_line
-            )
+        self._salesforce_bind_lines(lines, created)
         self.env["qtc.trace"]._qtc_record(created, "created", backend=self)
         return created
+
+    def _salesforce_bind_lines(self, lines, sale_lines):
+        """Bind each line item to its sale line, as ``qtc.binding._qtc_bind``
+        does one at a time, with one search and one create for all of them."""
+        Binding = self.env["qtc.binding"]
+        existing = {}
+        for binding in Binding.search(
+            [
+                ("backend_id", "=", self.id),
+                ("external_type", "=", const.BINDING_LINE),
+                ("external_id", "in", [str(line.external_id) for line in lines]),
+            ]
+        ):
+            existing.setdefault(binding.external_id, binding)
+        correlation_id = self.env.context.get("qtc_correlation_id")
+        new_values = []
+        for line, sale_line in zip(lines, sale_lines, strict=True):
+            values = {
+                "res_model": sale_line._name,
+                "res_id": sale_line.id,
+                "correlation_id": correlation_id,
+            }
+            binding = existing.get(str(line.external_id))
+            if binding:
+                binding.write(values)
+            else:
+                new_values.append(
+                    {
+                        **values,
+                        "backend_id": self.id,
+                        "external_type": const.BINDING_LINE,
+                        "external_id": str(line.external_id),
+                    }
+                )
+        Binding.create(new_values)
 
     def _salesforce_bound_lines(self, order):
         """``{line item id: sale.order.line}`` of the order's bound lines."""
@@ -1638,12 +1678,17 @@ class QtcBackend(models.Model):
     def _salesforce_writeback_updates(self, bindings):
         """The ``RecordUpdate`` list and ``{record id: (binding, hash)}``.
 
-        Bindings whose values were already written are cleared here.
+        Bindings whose values were already written are cleared here. Orders,
+        account bindings and open balances are read for all bindings at once:
+        a flush covers a whole sweep's orders (thousands), and a query per
+        record would make it the longest job of the sync.
         """
         updates, pending = [], {}
+        orders = self.env["sale.order"].browse(set(bindings.mapped("res_id"))).exists()
+        orders_by_id = {order.id: order for order in orders}
         partners = {}
         for binding in bindings:
-            order = self.env["sale.order"].browse(binding.res_id).exists()
+            order = orders_by_id.get(binding.res_id)
             if not order:
                 binding.salesforce_writeback_pending = False
                 continue
@@ -1661,21 +1706,29 @@ class QtcBackend(models.Model):
             partner = order.partner_id.commercial_partner_id
             partners[partner.id] = partner
         balance_field = self.salesforce_account_balance_field
-        if not balance_field:
+        if not balance_field or not partners:
             return updates, pending
-        for partner in partners.values():
-            account_binding = self.env["qtc.binding"].search(
-                [
-                    ("backend_id", "=", self.id),
-                    ("external_type", "=", const.BINDING_ACCOUNT),
-                    ("res_model", "=", "res.partner"),
-                    ("res_id", "=", partner.id),
-                ],
-                limit=1,
-            )
+        account_bindings = {}
+        for account_binding in self.env["qtc.binding"].search(
+            [
+                ("backend_id", "=", self.id),
+                ("external_type", "=", const.BINDING_ACCOUNT),
+                ("res_model", "=", "res.partner"),
+                ("res_id", "in", list(partners)),
+            ]
+        ):
+            # The first in the model's order, as a search with limit=1 gives.
+            account_bindings.setdefault(account_binding.res_id, account_binding)
+        balances = (
+            self.env["res.partner"]
+            .browse(list(partners))
+            ._salesforce_open_balances(self.company_id)
+        )
+        for partner_id in partners:
+            account_binding = account_bindings.get(partner_id)
             if not account_binding or account_binding.external_id in pending:
                 continue
-            values = {balance_field: partner._salesforce_open_balance(self.company_id)}
+            values = {balance_field: balances[partner_id]}
             digest = mapper.payload_hash(values)
             if digest == account_binding.salesforce_written_hash:
                 continue
