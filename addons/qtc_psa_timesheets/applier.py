@@ -164,7 +164,7 @@ class BatchApplier:
                     len(todo),
                     exc_info=True,
                 )
-                return todo
+                return list(pairs)  # the late refusals too: they fail again there
             outcomes.update(pass_outcomes)
             failures.update(pass_failures)
             events = {event.id: event for event, _item in pairs}

@@ -35,6 +35,10 @@ THROTTLE_DELAY_SECONDS = 1800
 USAGE_READING_MAX_AGE_SECONDS = 3600
 # Wait before retrying records Salesforce could not update (row locks...).
 WRITEBACK_RETRY_SECONDS = 60
+# Job priority of the write-back (event jobs have 10; lower runs first): it
+# waits while events are ready to apply, so the confirmations of a whole sweep
+# share one flush, 200 records a call, instead of a flush between two events.
+WRITEBACK_PRIORITY = 20
 
 # Outbound Message answers: SOAP faults use the sender's status conventions.
 SOAP_CONTENT_TYPE = "text/xml; charset=utf-8"

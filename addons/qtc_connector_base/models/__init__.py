@@ -7,6 +7,7 @@ from . import (
     qtc_exception,
     qtc_job,
     qtc_job_channel,
+    qtc_job_progress,
     qtc_trace,
     qtc_value_map,
     qtc_value_map_line,

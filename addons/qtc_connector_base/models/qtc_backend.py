@@ -541,7 +541,9 @@ class QtcBackend(models.Model):
                 SELECT CASE WHEN %(batch)s
                             THEN 'Process ' || count(*) || ' events'
                             ELSE 'Process event ' || min(ne.external_id) END,
-                       'pending', 'qtc.event', '_qtc_process',
+                       'pending', 'qtc.event',
+                       CASE WHEN %(batch)s THEN '_qtc_process_batch'
+                            ELSE '_qtc_process' END,
                        jsonb_agg(ne.id ORDER BY ne.id), 10, %(channel)s, 0,
                        %(max_attempts)s, %(max_backoff)s, %(backend)s,
                        CASE WHEN %(batch)s THEN NULL ELSE min(ne.id) END,

@@ -63,12 +63,9 @@ class QtcEvent(models.Model):
     def _qtc_process(self):
         """Job target: apply the event(s) through the backend's provider hooks.
 
-        One event: ``_qtc_handle_event``; its errors decide the job's fate. Several
-        events (a batch stored with ``batch=True``): ``_qtc_handle_events``, where
-        a business error stops only its own event.
+        One event: ``_qtc_handle_event``; its errors decide the job's fate. A batch
+        stored with ``batch=True`` is applied by ``_qtc_process_batch`` instead.
         """
-        if len(self) > 1:
-            return self._qtc_process_batch()
         self.ensure_one()
         backend = self.backend_id
         # A dry run passes its own correlation id so its trace lines can be told
@@ -90,6 +87,8 @@ class QtcEvent(models.Model):
         return outcome
 
     def _qtc_process_batch(self):
+        """Job target of a batch (even a batch of one): the provider's
+        ``_qtc_handle_events``, where a business error stops only its event."""
         backend = self.backend_id
         backend.ensure_one()
         outcomes = backend._qtc_handle_events(self)

@@ -170,11 +170,20 @@ class QtcException(models.Model):
         """Run the job again after the cause was fixed (map completed, data
         corrected, remote system back)."""
         for exception in self:
-            if not exception.job_id:
-                raise UserError(_("Exception %s has no job to retry.", exception.name))
-            exception.job_id.action_requeue()
+            exception._qtc_rerun()
             exception._qtc_close("resolved", _("Retried by %s.", self.env.user.name))
         return True
+
+    def _qtc_rerun(self):
+        """Run the failed work again: its job, or, for one event of a batch (the
+        job applied the others and is done), a replay of that event."""
+        self.ensure_one()
+        if self.event_id and (not self.job_id or self.job_id.event_id != self.event_id):
+            self.event_id.action_replay()
+        elif self.job_id:
+            self.job_id.action_requeue()
+        else:
+            raise UserError(_("Exception %s has no job or event to retry.", self.name))
 
     def action_link(self):
         """Bind the external record to the chosen Odoo record, then retry."""
@@ -199,8 +208,8 @@ class QtcException(models.Model):
                     record=exception.link_ref.display_name,
                 )
             )
-            if exception.job_id:
-                exception.job_id.action_requeue()
+            if exception.job_id or exception.event_id:
+                exception._qtc_rerun()
             exception._qtc_close(
                 "resolved", _("Linked to %s.", exception.link_ref.display_name)
             )

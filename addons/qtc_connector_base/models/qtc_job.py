@@ -47,6 +47,7 @@ from .. import const
 from ..lib import backoff
 from ..lib.errors import BusinessError, ConfigError, RetryableError
 from .cron_notifier import notify_cron_workers
+from .qtc_job_progress import RESET_SQL, UPSERT_SQL
 
 _logger = logging.getLogger(__name__)
 
@@ -106,9 +107,14 @@ class _Heartbeat:
             try:
                 with self.registry.cursor() as cr:
                     cr.execute(
-                        "UPDATE qtc_job SET heartbeat_at = %s "
-                        "WHERE id = %s AND state = 'started'",
-                        (fields.Datetime.now(), job_id),
+                        UPSERT_SQL,
+                        {
+                            "job": job_id,
+                            "now": fields.Datetime.now(),
+                            "done": None,
+                            "total": None,
+                            "message": None,
+                        },
                     )
             except Exception:  # a missed beat is harmless; the next one retries
                 _logger.warning("heartbeat of job %s failed", job_id, exc_info=True)
@@ -167,7 +173,7 @@ class QtcJob(models.Model):
     correlation_id = fields.Char(readonly=True, index=True)
     worker = fields.Char(readonly=True)
     started_at = fields.Datetime(readonly=True)
-    heartbeat_at = fields.Datetime(readonly=True)
+    heartbeat_at = fields.Datetime(compute="_compute_progress")
     done_at = fields.Datetime(readonly=True, index=True)
     result = fields.Text(readonly=True)
     error_kind = fields.Selection(
@@ -177,10 +183,11 @@ class QtcJob(models.Model):
     error_message = fields.Text(readonly=True)
     error_trace = fields.Text(readonly=True)
     cancel_requested = fields.Boolean(readonly=True)
-    progress_done = fields.Integer(readonly=True)
-    progress_total = fields.Integer(readonly=True)
+    progress_ids = fields.One2many("qtc.job.progress", "job_id", readonly=True)
+    progress_done = fields.Integer(compute="_compute_progress")
+    progress_total = fields.Integer(compute="_compute_progress")
     progress = fields.Float(compute="_compute_progress")
-    progress_message = fields.Char(readonly=True)
+    progress_message = fields.Char(compute="_compute_progress")
     exception_ids = fields.One2many("qtc.exception", "job_id", readonly=True)
 
     def init(self):
@@ -203,11 +210,15 @@ class QtcJob(models.Model):
             "WHERE state = 'started'"
         )
 
-    @api.depends("progress_done", "progress_total")
+    @api.depends("progress_ids.heartbeat_at", "progress_ids.done", "progress_ids.total")
     def _compute_progress(self):
         for job in self:
-            total = job.progress_total
-            job.progress = 100.0 * job.progress_done / total if total else 0.0
+            row = job.progress_ids[:1]
+            job.heartbeat_at = row.heartbeat_at
+            job.progress_done = row.done
+            job.progress_total = row.total
+            job.progress_message = row.message
+            job.progress = 100.0 * row.done / row.total if row.total else 0.0
 
     # ---------------------------------------------------------------- enqueue
 
@@ -537,8 +548,7 @@ class QtcJob(models.Model):
             """
             UPDATE qtc_job j
                SET state = 'started', attempts = j.attempts + 1, started_at = %(now)s,
-                   heartbeat_at = %(now)s, worker = %(worker)s, done_at = NULL,
-                   progress_done = 0, progress_total = 0, progress_message = NULL
+                   worker = %(worker)s, done_at = NULL
               FROM res_users u
              WHERE j.id = %(id)s AND u.id = COALESCE(j.user_id, %(root)s)
             RETURNING j.id, j.model_name, j.method_name, j.record_ids, j.args,
@@ -551,7 +561,9 @@ class QtcJob(models.Model):
             "id model_name method_name record_ids args kwargs user_id company_id "
             "correlation_id event_id"
         ).split()
-        return dict(zip(keys, cr.fetchone(), strict=True))
+        claimed = dict(zip(keys, cr.fetchone(), strict=True))
+        cr.execute(RESET_SQL, {"job": job_id, "now": now})
+        return claimed
 
     @api.model
     def _qtc_perform(self, cr, job):
@@ -575,15 +587,18 @@ class QtcJob(models.Model):
             self._qtc_record_failure(job["id"], exc, trace)
 
     @api.model
-    def _qtc_execute(self, job):
+    def _qtc_execute(self, job, inline=False):
         """Call the job's target method with its arguments, as its user (the
         superuser when none or archived), in its company, with the correlation
         context set. Returns the method's result.
 
         :param job: the claimed job's columns (see ``_qtc_claim``)
+        :param inline: run by ``_qtc_run_pending_inline`` inside the caller's
+            transaction (progress is then written in that transaction too)
         """
         context = {
             "qtc_job_id": job["id"],
+            "qtc_job_inline": inline,
             "qtc_correlation_id": job["correlation_id"],
             "qtc_event_id": job["event_id"] or False,
             "allowed_company_ids": [job["company_id"]] if job["company_id"] else [],
@@ -734,7 +749,7 @@ class QtcJob(models.Model):
             job.invalidate_recordset()
             try:
                 with self.env.cr.savepoint():
-                    result = self._qtc_execute(claimed)
+                    result = self._qtc_execute(claimed, inline=True)
                     if not job._qtc_mark_done(result):
                         raise _CancelledInline()
             except _CancelledInline:
@@ -763,7 +778,10 @@ class QtcJob(models.Model):
         self.env.flush_all()
         limit = fields.Datetime.now() - timedelta(seconds=stale_seconds)
         self.env.cr.execute(
-            "SELECT id FROM qtc_job WHERE state = 'started' AND heartbeat_at <= %s",
+            "SELECT j.id FROM qtc_job j "
+            "LEFT JOIN qtc_job_progress p ON p.job_id = j.id "
+            "WHERE j.state = 'started' "
+            "AND COALESCE(p.heartbeat_at, j.started_at) <= %s",
             (limit,),
         )
         candidates = [row[0] for row in self.env.cr.fetchall()]
@@ -829,20 +847,25 @@ class QtcJob(models.Model):
 
     def _qtc_progress(self, done, total, message=None):
         """Report progress of a long job; visible at once in the UI (written on
-        a separate short transaction) and refreshes the heartbeat."""
+        a separate short transaction, on the progress table, never on the job
+        row the job's own transaction will update) and refreshes the heartbeat."""
         job_id = self.env.context.get("qtc_job_id")
         if not job_id:
             return
-        registry = self.env.registry
-        with registry.cursor() as cr:
-            cr.execute(
-                """
-                UPDATE qtc_job SET progress_done = %s, progress_total = %s,
-                       progress_message = %s, heartbeat_at = %s
-                 WHERE id = %s
-                """,
-                (done, total, message, fields.Datetime.now(), job_id),
-            )
+        values = {
+            "job": job_id,
+            "now": fields.Datetime.now(),
+            "done": done,
+            "total": total,
+            "message": message,
+        }
+        if self.env.context.get("qtc_job_inline"):
+            # The job row is not committed yet: another transaction would wait
+            # on it. Inline runs report in their own transaction.
+            self.env.cr.execute(UPSERT_SQL, values)
+            return
+        with self.env.registry.cursor() as cr:
+            cr.execute(UPSERT_SQL, values)
 
     @api.model
     def _qtc_backend_stats(self, backend_ids):

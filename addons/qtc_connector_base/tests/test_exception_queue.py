@@ -80,9 +80,8 @@ class TestExceptionQueue(QtcCase):
             self.env["res.partner"].search([("name", "like", "Batch ")]).mapped("name")
         )
         self.assertEqual(sorted(names), ["Batch A", "Batch C"])
-        self.assertEqual(
-            (job.progress_done, job.progress_total), (0, 0), "inline: no job id"
-        )
+        self.assertEqual((job.progress_done, job.progress_total), (3, 3))
+        self.assertEqual(job.progress_message, "3 events applied")
 
     def test_provider_without_handler_lands_in_the_queue(self):
         event = self._receive("evt_nohandler", {"id": "x"})

@@ -307,15 +307,13 @@ class TestJobQueue(QtcCase):
         self.enter_test_mode()
         job = self._enqueue(args=[{"ref": "once"}])
         # A worker claimed it and died before committing any work.
-        job.write(
-            {
-                "state": "started",
-                "attempts": 1,
-                "heartbeat_at": fields.Datetime.now() - timedelta(minutes=10),
-            }
-        )
+        long_ago = fields.Datetime.now() - timedelta(minutes=10)
+        job.write({"state": "started", "attempts": 1, "started_at": long_ago})
+        Progress = self.env["qtc.job.progress"]
+        Progress.create({"job_id": job.id, "heartbeat_at": long_ago})
         fresh = self._enqueue(args=[{"comment": "other"}])
-        fresh.write({"state": "started", "heartbeat_at": fields.Datetime.now()})
+        fresh.write({"state": "started", "started_at": long_ago})
+        Progress.create({"job_id": fresh.id, "heartbeat_at": fields.Datetime.now()})
         recovered = self.Job._qtc_recover_stale()
         self.assertEqual(recovered, [job.id], "a fresh heartbeat is left alone")
         job.invalidate_recordset()

@@ -29,7 +29,7 @@ class TestJobQueueConcurrency(TransactionCase):
         cls.JobClass = type(cls.env["qtc.job"])
         test = cls
 
-        def ledger_write(records, tag, kill_first_attempt=False):
+        def ledger_write(records, tag, kill_first_attempt=False, report_progress=False):
             """Job target: count the execution, write one ledger row in the job's
             own transaction (so a committed row means a committed run)."""
             with test.executions_lock:
@@ -37,6 +37,10 @@ class TestJobQueueConcurrency(TransactionCase):
                 attempt = test.executions[tag]
             cr = records.env.cr
             cr.execute(f"INSERT INTO {LEDGER} (tag) VALUES (%s)", (tag,))
+            if report_progress:
+                # Committed by a side transaction while this one is open.
+                records._qtc_progress(1, 2, "half way")
+                records._qtc_progress(2, 2, "done")
             if kill_first_attempt and attempt == 1:
                 # The database connection under the running job dies.
                 cr.execute("SELECT pg_terminate_backend(pg_backend_pid())")
@@ -264,3 +268,19 @@ class TestJobQueueConcurrency(TransactionCase):
             env["qtc.job"]._qtc_run_worker(max_seconds=10)
         self.assertEqual(self._states([job_id])[job_id], ("done", 2))
         self.assertEqual(self._ledger(), {"job-0": 1})
+
+    def test_progress_reports_never_break_the_job_commit(self):
+        """Progress and heartbeats are committed by other transactions while the
+        job's own (repeatable read) transaction is open; the job still commits."""
+        [job_id] = self._enqueue_committed(1, report_progress=True)
+        with self.real_cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            self.assertEqual(env["qtc.job"]._qtc_run_worker(max_seconds=10), 1)
+        self.assertEqual(self._states([job_id])[job_id], ("done", 1))
+        self.assertEqual(self._ledger(), {"job-0": 1})
+        with self.real_cursor() as cr:
+            cr.execute(
+                "SELECT done, total, message FROM qtc_job_progress WHERE job_id = %s",
+                (job_id,),
+            )
+            self.assertEqual(cr.fetchone(), (2, 2, "done"))

@@ -1666,6 +1666,7 @@ class QtcBackend(models.Model):
                 "_salesforce_writeback_flush",
                 name=_("Salesforce write-back (retry)"),
                 backend=self,
+                priority=const.WRITEBACK_PRIORITY,
                 eta=fields.Datetime.now()
                 + timedelta(seconds=const.WRITEBACK_RETRY_SECONDS),
                 identity_key=f"salesforce:writeback:{self.id}",
@@ -1760,7 +1761,8 @@ class QtcBackend(models.Model):
         )
 
     def _salesforce_enqueue_writeback(self):
-        """Queue (once) the write-back job of this backend."""
+        """Queue (once) the write-back job of this backend. It runs once no
+        event job is ready (``const.WRITEBACK_PRIORITY``)."""
         self.ensure_one()
         return (
             self.env["qtc.job"]
@@ -1770,6 +1772,7 @@ class QtcBackend(models.Model):
                 "_salesforce_writeback_flush",
                 name=_("Salesforce write-back"),
                 backend=self,
+                priority=const.WRITEBACK_PRIORITY,
                 identity_key=f"salesforce:writeback:{self.id}",
             )
         )

@@ -107,6 +107,42 @@ class TestWriteback(SalesforceCase):
         self.assertFalse(binding.salesforce_writeback_pending)
 
     @responses.activate
+    def test_write_back_waits_for_the_events_ready_to_apply(self):
+        """Opportunities applied while a write-back job is pending join its
+        flush: one call for all of them, not one per gap between events."""
+        self.mock_token()
+        patch = responses.add_callback(
+            responses.PATCH, COLLECTIONS, callback=ok_results
+        )
+        self.order._salesforce_request_writeback()
+        flush = self.writeback_jobs("pending")
+        later = []
+        for number in (2, 3):
+            record = acme_record()
+            record["Id"] = f"0065e00000AbC{number:02d}AAV"
+            record["Name"] = f"Acme & Co - phase {number}"
+            for line in record["OpportunityLineItems"]["records"]:
+                line["Id"] = line["Id"][:-2] + f"{number:02d}"
+            later.append(record["Id"])
+            # Stored after the write-back job was queued: a later job id.
+            self.store_sync_event(record)
+        self.assertGreater(
+            flush.priority,
+            self.env["qtc.job"]
+            .search([("method_name", "=", "_qtc_process")], order="id desc", limit=1)
+            .priority,
+        )
+        self.run_jobs()
+        self.assertEqual(flush.state, "done", flush.error_message)
+        self.assertEqual(len(patch.calls), 1)
+        sent = [r["id"] for r in json.loads(patch.calls[0].request.body)["records"]]
+        self.assertEqual(sorted(sent), sorted([ACME_OPPORTUNITY, *later, ACME_ACCOUNT]))
+        for opportunity_id in later:
+            self.assertFalse(
+                self.binding("Opportunity", opportunity_id).salesforce_writeback_pending
+            )
+
+    @responses.activate
     def test_two_hundred_records_per_call(self):
         self.mock_token()
         patch = responses.add_callback(

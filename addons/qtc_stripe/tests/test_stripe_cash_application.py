@@ -138,6 +138,28 @@ class TestStripeCashApplication(StripeCase):
         self.assertIn("not among the open invoices", self.exception_of(second).name)
         self.assertEqual(len(self.stripe_payments()), 1)
 
+    def test_metadata_naming_a_paid_invoice_suggests_same_amount(self):
+        # The named invoice alone decides when it is open; when it is not, the
+        # open invoices of that amount are still listed as suggestions.
+        paid = self.invoice(120.0)
+        other = self.invoice(120.0, partner=self.partner_b)
+        first = self.apply(
+            self.payment_intent_event(12000, metadata={"odoo_invoice": paid.name})
+        )
+        self.assertEqual(first.state, "done", first.error_message)
+        self.assertEqual(paid.payment_state, "paid")
+        self.assertEqual(other.payment_state, "not_paid")
+        second = self.apply(
+            self.payment_intent_event(12000, metadata={"odoo_invoice": paid.name})
+        )
+        exception = self.exception_of(second)
+        self.assertEqual(second.state, "failed")
+        self.assertEqual(exception.category, "unapplied_cash")
+        self.assertIn(other.name, exception.details)
+        self.assertNotIn(paid.name + ":", exception.details)
+        self.assertEqual(other.payment_state, "not_paid")
+        self.assertEqual(len(self.stripe_payments()), 1)
+
     # ------------------------------------------------------------- payments
 
     def test_payment_by_invoice_number_is_posted_and_reconciled(self):
