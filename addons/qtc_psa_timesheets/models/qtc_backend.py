@@ -378,7 +378,7 @@ class QtcBackend(models.Model):
     def _qtc_handle_events(self, events):
         """Apply a batch of work-item events with bulk queries (see
         ``applier.BatchApplier``), ``const.BATCH_CHUNK_SIZE`` events at a time,
-        recording progress on the job after each chunk.
+        reporting the job's progress after each chunk.
 
         :returns: ``{event id: (state, text)}``; a business problem of one item
             opens its own exception and fails only its event
@@ -386,7 +386,6 @@ class QtcBackend(models.Model):
         if self.provider not in const.PSA_PROVIDERS:
             return super()._qtc_handle_events(events)
         self.ensure_one()
-        self._psa_hold_job_row()
         applier = BatchApplier(self)
         outcomes = {}
         total = len(events)
@@ -394,7 +393,7 @@ class QtcBackend(models.Model):
         for chunk in split_every(const.BATCH_CHUNK_SIZE, events.ids, events.browse):
             outcomes.update(applier.apply(chunk))
             done += len(chunk)
-            self._psa_progress(
+            self.env["qtc.job"]._qtc_progress(
                 done,
                 total,
                 _("%(done)s of %(total)s work items applied", done=done, total=total),
@@ -405,31 +404,3 @@ class QtcBackend(models.Model):
                 self.env.flush_all()
                 self.env.invalidate_all()
         return outcomes
-
-    def _psa_hold_job_row(self):
-        """Lock the running job's row for the job's transaction.
-
-        Workaround of a base issue: the heartbeat thread and
-        ``qtc.job._qtc_progress`` update the running job's row from other
-        transactions, and the job's own "done" update then fails with a
-        serialization error (repeatable read), so a job that reports progress
-        or runs past one heartbeat is retried until dead. Holding the row makes
-        those side updates wait for the job's commit instead. Hence progress is
-        written by ``_psa_progress`` in the job's own transaction.
-        """
-        job_id = self.env.context.get("qtc_job_id")
-        if job_id:
-            self.env.cr.execute(
-                "SELECT id FROM qtc_job WHERE id = %s FOR NO KEY UPDATE", (job_id,)
-            )
-
-    def _psa_progress(self, done, total, message):
-        """Record the batch's progress on its job, in the job's transaction
-        (visible once the job commits; see ``_psa_hold_job_row``)."""
-        job_id = self.env.context.get("qtc_job_id")
-        if job_id:
-            self.env.cr.execute(
-                "UPDATE qtc_job SET progress_done = %s, progress_total = %s, "
-                "progress_message = %s WHERE id = %s",
-                (done, total, message, job_id),
-            )

@@ -22,7 +22,10 @@ PER_ITEM_BUDGET = 0.2  # the issue's goal: at most 0.2 queries per line
 class TestPsaBatch(PsaCase):
     def jobs(self):
         return self.env["qtc.job"].search(
-            [("backend_id", "=", self.backend.id), ("method_name", "=", "_qtc_process")]
+            [
+                ("backend_id", "=", self.backend.id),
+                ("method_name", "=", "_qtc_process_batch"),
+            ]
         )
 
     def events(self):
@@ -213,17 +216,17 @@ class TestPsaBatch(PsaCase):
     # ---------------------------------------------------------------- volume
 
     def test_large_batch_is_applied_in_chunks_with_progress(self):
-        backend_class = type(self.backend)
-        record_progress = backend_class._psa_progress
+        jobs_class = type(self.env["qtc.job"])
+        record_progress = jobs_class._qtc_progress
         calls = []
 
-        def progress(backend, done, total, message):
+        def progress(jobs, done, total, message=None):
             calls.append((done, total, message))
-            return record_progress(backend, done, total, message)
+            return record_progress(jobs, done, total, message)
 
         with (
             patch.object(const, "BATCH_CHUNK_SIZE", 2),
-            self.patch_model_method(self.backend, "_psa_progress", progress),
+            self.patch_model_method(self.env["qtc.job"], "_qtc_progress", progress),
         ):
             self.push(*self.time_items(5))
         self.assertEqual(
