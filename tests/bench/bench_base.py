@@ -59,17 +59,13 @@ def env_vars():
     return {**os.environ, "TZ": "UTC", "QTC_ENCRYPTION_KEY": KEY}
 
 
+# With --workers, Odoo re-runs its own script for the websocket worker: start it
+# from a real script file (docker/odoo_local.py), not ``-m odoo``.
+LAUNCHER = str(ROOT / "docker" / "odoo_local.py")
+
+
 def odoo_cmd(db, *args):
-    return [
-        sys.executable,
-        "-m",
-        "odoo",
-        "-d",
-        db,
-        "--addons-path",
-        odoo_paths(),
-        *args,
-    ]
+    return [sys.executable, LAUNCHER, "-d", db, "--addons-path", odoo_paths(), *args]
 
 
 def create_db(db):
