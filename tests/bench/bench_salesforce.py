@@ -3,6 +3,7 @@
 
     python3 tests/bench/bench_salesforce.py [--sizes 1000] [--large]
                                             [--db qtc_bench_sf] [--recreate-db]
+                                            [--no-update]
 
 For each size N, a fake org of N accounts and N won opportunities (3 line items
 each) is served by ``responses`` exactly as the REST query resource pages it
@@ -27,14 +28,13 @@ Printed per size:
   reads at one call per 2,000 records, writes at most one call per 200
   records written;
 - SQL queries per opportunity (``odoo.sql_db.sql_counter``);
-- the jobs that needed a second attempt. Jobs waiting for a retry (or any
-  other delay) when the worker runs dry are then run at once, so the figures
-  cover the whole sync. (At the time of writing, a job still running when the
-  runner's 15-second heartbeat updates its row fails to mark itself done with
-  a serialization error and is run again: its API calls are sent twice.)
+- the jobs that needed a second attempt (a retried write-back sends its
+  records again). Jobs waiting for a retry (or any other delay) when the
+  worker runs dry are then run at once, so the figures cover the whole sync.
 
 The database (default ``qtc_bench_sf``) is created once with ``qtc_salesforce``
-and no demo data, and kept: each run adds a new backend and new records, so
+and no demo data, and kept (its QTC modules are updated at the start of a
+run, unless ``--no-update``): each run adds a new backend and new records, so
 runs do not see each other's bindings. Everything is timed on this machine
 with whatever else runs on it; compare figures of one run, not across runs.
 """
@@ -100,8 +100,9 @@ def database_exists(db):
         return bool(cr.fetchone())
 
 
-def ensure_database(db, recreate):
-    """Create ``db`` with qtc_salesforce and no demo data, unless it exists."""
+def ensure_database(db, recreate, update):
+    """Create ``db`` with qtc_salesforce and no demo data, unless it exists;
+    with ``update``, bring an existing one's QTC modules up to the code."""
     env = {**os.environ, "TZ": "UTC"}
     if recreate and database_exists(db):
         subprocess.run(
@@ -111,9 +112,15 @@ def ensure_database(db, recreate):
             capture_output=True,
             check=False,
         )
-    if database_exists(db):
+    exists = database_exists(db)
+    if exists and not update:
         return
-    print(f"creating database {db} (qtc_salesforce, no demo) ...", flush=True)
+    print(
+        f"updating the QTC modules of {db} ..."
+        if exists
+        else f"creating database {db} (qtc_salesforce, no demo) ...",
+        flush=True,
+    )
     subprocess.run(
         [
             sys.executable,
@@ -123,8 +130,8 @@ def ensure_database(db, recreate):
             db,
             "--addons-path",
             odoo_paths(),
-            "-i",
-            "qtc_salesforce",
+            # -u of the base updates every QTC module that depends on it.
+            *(("-u", "qtc_connector_base") if exists else ("-i", "qtc_salesforce")),
             "--without-demo=all",
             "--stop-after-init",
             "--max-cron-threads",
@@ -702,11 +709,16 @@ def main():
         help="bound on the worker loop of one size",
     )
     parser.add_argument("--recreate-db", action="store_true")
+    parser.add_argument(
+        "--no-update",
+        action="store_true",
+        help="use an existing database as it is (no module update first)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if args.large and 10000 not in sizes:
         sizes.append(10000)
-    ensure_database(args.db, args.recreate_db)
+    ensure_database(args.db, args.recreate_db, not args.no_update)
     registry = open_registry(args.db)
     print(
         "Figures are wall-clock times on this machine, shared with whatever else "

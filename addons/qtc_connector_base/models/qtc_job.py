@@ -183,7 +183,9 @@ class QtcJob(models.Model):
     error_message = fields.Text(readonly=True)
     error_trace = fields.Text(readonly=True)
     cancel_requested = fields.Boolean(readonly=True)
-    progress_ids = fields.One2many("qtc.job.progress", "job_id", readonly=True)
+    progress_ids = fields.One2many(
+        "qtc.job.progress", "job_id", string="Heartbeat and progress", readonly=True
+    )
     progress_done = fields.Integer(compute="_compute_progress")
     progress_total = fields.Integer(compute="_compute_progress")
     progress = fields.Float(compute="_compute_progress")
