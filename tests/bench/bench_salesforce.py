@@ -378,9 +378,16 @@ def prepare(registry, tag, confirm):
                         **values,
                     }
                 )
-        env["qtc.backend"].search(
+        earlier = env["qtc.backend"].search(
             [("provider", "=", "salesforce"), ("name", "like", "Bench org%")]
-        ).write({"state": "disabled"})
+        )
+        earlier.write({"state": "disabled"})
+        # An interrupted run leaves jobs the worker would otherwise run here.
+        cr.execute(
+            "UPDATE qtc_job SET state = 'cancelled' "
+            "WHERE backend_id = ANY(%s) AND state IN ('pending', 'started')",
+            [earlier.ids],
+        )
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         pem = key.private_bytes(
             serialization.Encoding.PEM,
