@@ -68,7 +68,8 @@ def odoo_cmd(db, *args):
     return [sys.executable, LAUNCHER, "-d", db, "--addons-path", odoo_paths(), *args]
 
 
-def create_db(db):
+def create_db(db, addons="qtc_connector_base,qtc_bench"):
+    """Drop ``db`` if it exists and create it with ``addons`` (no demo data)."""
     subprocess.run(
         [sys.executable, "-m", "odoo", "db", "drop", db],
         capture_output=True,
@@ -76,20 +77,23 @@ def create_db(db):
         cwd="/",
         check=False,
     )
-    print(f"creating database {db} ...", flush=True)
+    print(f"creating database {db} with {addons} ...", flush=True)
+    began = time.monotonic()
     subprocess.run(
         odoo_cmd(
             db,
             "-i",
-            "qtc_connector_base,qtc_bench",
+            addons,
             "--stop-after-init",
             "--without-demo=all",
             "--log-level=warn",
+            "--max-cron-threads=0",
         ),
         env=env_vars(),
         cwd="/",
         check=True,
     )
+    print(f"  installed in {time.monotonic() - began:.0f} s", flush=True)
 
 
 def configure(db):

@@ -39,11 +39,11 @@ import psycopg2
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_base
 from bench_base import (
     SECRET,
     Server,
     env_vars,
-    odoo_cmd,
     odoo_paths,
     signature,
 )
@@ -198,27 +198,7 @@ def run_script(script, db, *args, stdin=None, timeout=3600):
 
 
 def create_db(db):
-    subprocess.run(
-        [sys.executable, "-m", "odoo", "db", "drop", db],
-        capture_output=True,
-        env=env_vars(),
-        cwd="/",
-        check=False,
-    )
-    print(f"creating database {db} ...", flush=True)
-    subprocess.run(
-        odoo_cmd(
-            db,
-            "-i",
-            "qtc_psa_timesheets",
-            "--stop-after-init",
-            "--without-demo=all",
-            "--log-level=warn",
-        ),
-        env=env_vars(),
-        cwd="/",
-        check=True,
-    )
+    bench_base.create_db(db, "qtc_psa_timesheets")
 
 
 def make_items(run, count, employees):

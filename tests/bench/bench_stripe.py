@@ -48,7 +48,8 @@ import psycopg2
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_base import ROOT, Server, env_vars, odoo_cmd, odoo_paths
+import bench_base
+from bench_base import ROOT, Server, env_vars, odoo_paths
 
 STRIPE = ROOT / "addons" / "qtc_stripe"
 SECRET = "whsec_bench_stripe_0123456789"
@@ -92,30 +93,7 @@ registry = odoo.modules.registry.Registry({db!r})
 
 
 def create_db(db):
-    subprocess.run(
-        [sys.executable, "-m", "odoo", "db", "drop", db],
-        capture_output=True,
-        env=env_vars(),
-        cwd="/",
-        check=False,
-    )
-    print(f"creating database {db} with qtc_stripe ...", flush=True)
-    began = time.monotonic()
-    subprocess.run(
-        odoo_cmd(
-            db,
-            "-i",
-            "qtc_stripe",
-            "--stop-after-init",
-            "--without-demo=all",
-            "--log-level=warn",
-            "--max-cron-threads=0",
-        ),
-        env=env_vars(),
-        cwd="/",
-        check=True,
-    )
-    print(f"  installed in {time.monotonic() - began:.0f} s", flush=True)
+    bench_base.create_db(db, "qtc_stripe")
 
 
 CONFIGURE_SCRIPT = """

@@ -971,23 +971,36 @@ class QtcBackend(models.Model):
             == const.DISPUTE_STATUS_TO_FLAG.get(change.status, "open")
         )
 
-    def _stripe_apply_DisputeOpened(self, change):
-        """Flag the invoice, give its responsible an activity and open a
-        high-severity dispute exception."""
+    def _stripe_record_dispute(self, change, default_flag):
+        """Bind the dispute and set the invoice's dispute flag from a newer
+        event; a stale one changes nothing.
+
+        :returns: ``(invoice, None)``, or ``(invoice, message)`` for a stale event
+        """
         binding, invoice = self._stripe_dispute_invoice(change)
         if self._stripe_dispute_is_stale(binding, change, invoice):
             self._stripe_trace(invoice, "skipped", note=_("stale dispute event"))
-            return _("Dispute %s: stale event, nothing changed.", change.dispute_id)
+            return invoice, _(
+                "Dispute %s: stale event, nothing changed.", change.dispute_id
+            )
         self._stripe_bind(
             const.BINDING_DISPUTE,
             change.dispute_id,
             invoice,
             updated_at=_naive_utc(change.event_created),
         )
-        flag = const.DISPUTE_STATUS_TO_FLAG.get(change.status, "open")
+        flag = const.DISPUTE_STATUS_TO_FLAG.get(change.status, default_flag)
         invoice.write(
             {"stripe_dispute_status": flag, "stripe_dispute_id": change.dispute_id}
         )
+        return invoice, None
+
+    def _stripe_apply_DisputeOpened(self, change):
+        """Flag the invoice, give its responsible an activity and open a
+        high-severity dispute exception."""
+        invoice, stale = self._stripe_record_dispute(change, default_flag="open")
+        if stale:
+            return stale
         summary = _(
             "Stripe dispute %(dispute)s: %(amount)s %(currency)s (%(reason)s)",
             dispute=change.dispute_id,
@@ -1004,7 +1017,7 @@ class QtcBackend(models.Model):
                 note=_("Answer the dispute in Stripe before its evidence is due."),
                 user_id=responsible.id,
             )
-        if flag == "open":
+        if invoice.stripe_dispute_status == "open":
             self._stripe_open_exception(
                 BusinessError(
                     summary,
@@ -1036,20 +1049,9 @@ class QtcBackend(models.Model):
     def _stripe_apply_DisputeClosed(self, change):
         """Update the invoice's flag, note the outcome and resolve the dispute
         exception."""
-        binding, invoice = self._stripe_dispute_invoice(change)
-        if self._stripe_dispute_is_stale(binding, change, invoice):
-            self._stripe_trace(invoice, "skipped", note=_("stale dispute event"))
-            return _("Dispute %s: stale event, nothing changed.", change.dispute_id)
-        self._stripe_bind(
-            const.BINDING_DISPUTE,
-            change.dispute_id,
-            invoice,
-            updated_at=_naive_utc(change.event_created),
-        )
-        flag = const.DISPUTE_STATUS_TO_FLAG.get(change.status, "closed")
-        invoice.write(
-            {"stripe_dispute_status": flag, "stripe_dispute_id": change.dispute_id}
-        )
+        invoice, stale = self._stripe_record_dispute(change, default_flag="closed")
+        if stale:
+            return stale
         outcome = _(
             "Stripe dispute %(dispute)s closed: %(status)s.",
             dispute=change.dispute_id,
