@@ -876,18 +876,6 @@ class QtcBackend(models.Model):
             record, ignore_fields=self._salesforce_writeback_fields()
         )
 
-    def _salesforce_change_kind(self, binding, updated_at, digest):
-        """``stale``, ``identical`` or ``newer`` against what ``binding`` applied."""
-        if (
-            updated_at
-            and binding.external_updated_at
-            and updated_at < binding.external_updated_at
-        ):
-            return "stale"
-        if binding.payload_hash and binding.payload_hash == digest:
-            return "identical"
-        return "newer"
-
     def _salesforce_skip(self, binding, record, kind, updated_at):
         """Record that a delivery changed nothing; keep the newest stamp."""
         if (
@@ -946,7 +934,7 @@ class QtcBackend(models.Model):
         digest = self._salesforce_hash(record)
         updated_at = _naive(account.updated_at)
         if partner:
-            kind = self._salesforce_change_kind(binding, updated_at, digest)
+            kind = binding._qtc_change_kind(updated_at, digest=digest)
             if kind != "newer":
                 return partner, self._salesforce_skip(
                     binding, partner, kind, updated_at
@@ -1040,7 +1028,7 @@ class QtcBackend(models.Model):
         digest = self._salesforce_hash(record)
         updated_at = _naive(contact.updated_at)
         if person:
-            kind = self._salesforce_change_kind(binding, updated_at, digest)
+            kind = binding._qtc_change_kind(updated_at, digest=digest)
             if kind != "newer":
                 return self._salesforce_skip(binding, person, kind, updated_at)
         parent = (
@@ -1092,7 +1080,7 @@ class QtcBackend(models.Model):
         digest = self._salesforce_hash(record)
         updated_at = _naive(engagement.updated_at)
         if order and not apply_added:
-            kind = self._salesforce_change_kind(binding, updated_at, digest)
+            kind = binding._qtc_change_kind(updated_at, digest=digest)
             if kind != "newer":
                 return self._salesforce_skip(binding, order, kind, updated_at)
         engagement = self._salesforce_with_schedules(record, engagement, config)
