@@ -1730,22 +1730,19 @@ class QtcBackend(models.Model):
         return updates, pending
 
     def _salesforce_open_writeback_exception(self, failures):
-        job = self.env["qtc.job"].browse(self.env.context.get("qtc_job_id"))
-        self.env["qtc.exception"].sudo().create(
-            {
-                "name": _("Salesforce refused %s write-back update(s)", len(failures)),
-                "category": "remote_rejected",
-                "severity": "medium",
-                "details": "\n".join(f"- {failure}" for failure in failures),
-                "suggested_action": _(
+        """One exception for the refused records; the job goes on (the records
+        Salesforce accepted stay written)."""
+        self.env["qtc.exception"].sudo()._qtc_open(
+            BusinessError(
+                _("Salesforce refused %s write-back update(s)", len(failures)),
+                category="remote_rejected",
+                problems=failures,
+                suggested_action=_(
                     "Check the write-back field names and the integration user's "
                     "field permissions, then change the order to write again."
                 ),
-                "backend_id": self.id,
-                "company_id": self.company_id.id,
-                "job_id": job.exists().id or False,
-                "correlation_id": self.env.context.get("qtc_correlation_id"),
-            }
+            ),
+            backend=self,
         )
 
     def _salesforce_enqueue_writeback(self):

@@ -369,28 +369,7 @@ class QtcBackend(models.Model):
     def _stripe_open_exception(self, error):
         """Open an exception for finance without failing the job (the job's
         other work, such as a dispute flag, must still commit)."""
-        job_id = self.env.context.get("qtc_job_id")
-        exceptions = self.env["qtc.exception"].sudo()
-        if job_id:
-            return exceptions._qtc_open_from_error(
-                self.env["qtc.job"].sudo().browse(job_id), error
-            )
-        values = {
-            "name": str(error),
-            "category": error.category,
-            "severity": error.severity,
-            "details": "\n".join(f"- {p}" for p in error.problems) or str(error),
-            "suggested_action": error.suggested_action,
-            "backend_id": self.id,
-            "company_id": self.company_id.id,
-        }
-        if error.records:
-            values.update(res_model=error.records[0][0], res_id=error.records[0][1])
-        if error.external_ref:
-            values.update(
-                external_type=error.external_ref[0], external_id=error.external_ref[1]
-            )
-        return exceptions.create(values)
+        return self.env["qtc.exception"].sudo()._qtc_open(error, backend=self)
 
     def _stripe_transaction(self, payment_intent_id):
         """The transaction of Odoo's own payment_stripe holding this
@@ -1331,20 +1310,13 @@ class QtcBackend(models.Model):
                 problem = self._stripe_reconcile_problem(txn)
                 if problem:
                     mismatches += 1
-                    self.env["qtc.exception"].sudo().create(
-                        {
-                            "name": problem[:250],
-                            "category": "reconciliation",
-                            "backend_id": self.id,
-                            "company_id": self.company_id.id,
-                            "correlation_id": self.env.context.get(
-                                "qtc_correlation_id"
-                            ),
-                            "job_id": self.env.context.get("qtc_job_id") or False,
-                            "external_type": "balance_transaction",
-                            "external_id": txn.get("id"),
-                            "details": problem,
-                        }
+                    self._stripe_open_exception(
+                        BusinessError(
+                            problem,
+                            category="reconciliation",
+                            problems=[problem],
+                            external_ref=("balance_transaction", txn.get("id")),
+                        )
                     )
             if not page.get("has_more") or not rows:
                 break
