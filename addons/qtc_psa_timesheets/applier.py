@@ -9,10 +9,15 @@ the time items of a chunk in a few dozen queries in all:
    in Python with ``lib/billing_rules`` (create, update, remove, skip);
 3. resolve projects, tasks (bindings, value maps) and employees (work email)
    with one search each for the whole chunk;
-4. check lock dates, then create the timesheets with ONE ``create(vals_list)``,
-   remove withdrawn ones with one ``unlink``, write item states, bindings and
+4. check lock dates, then create the new item rows with every value known
+   so far in ONE ``create(vals_list)``, the timesheets with ONE more, remove
+   withdrawn ones with one ``unlink``, link items to their lines and write the
    trace lines in bulk; rate differences are flagged with one chatter message
    per sale order.
+
+The ``qtc.psa.item`` row is the item's binding (unique per backend and
+external id, with its version, date and payload): no ``qtc.binding`` is kept
+next to it.
 
 Per-item business problems (unknown employee or project, lock date, rate
 under the ``raise`` policy...) open their own exception and fail their own
@@ -37,7 +42,6 @@ from datetime import UTC
 from odoo import _
 from odoo.addons.qtc_connector_base.exceptions import BusinessError
 from odoo.addons.qtc_connector_base.models.qtc_backend import BUSINESS_ERRORS
-from odoo.addons.qtc_connector_base.models.qtc_binding import payload_hash
 
 from . import const
 from .lib import billing_rules as rules
@@ -64,6 +68,7 @@ class _Plan:
 
     __slots__ = (
         "action",
+        "created",
         "decision",
         "employee",
         "event",
@@ -83,6 +88,7 @@ class _Plan:
         self.action = action
         self.project = self.task = self.employee = self.line = None
         self.operation = self.note = self.decision = None
+        self.created = False  # its item row was inserted by this pass
 
 
 class BatchApplier:
@@ -237,7 +243,6 @@ class BatchApplier:
         self._remove_timesheets(removals, traces)
         self._post_rate_messages(applies)
         self._write_items(applies, removals)
-        self._bind(applies + removals)
         for plan in skipped:
             note = (
                 _("older than the applied delivery")
@@ -331,24 +336,26 @@ class BatchApplier:
             refuse(plan, plan.record.company_id, [plan.record.date])
 
     def _create_records(self, applies):
-        """Create the ``qtc.psa.item`` rows of first deliveries, in one insert."""
+        """Create the ``qtc.psa.item`` rows of first deliveries in one insert,
+        with every value known before their timesheets exist (``_write_items``
+        then adds only the line and its sale line)."""
         new = [plan for plan in applies if not plan.record]
         if not new:
             return
         records = self.env["qtc.psa.item"].create(
             [
                 {
+                    **self._item_values(plan),
+                    **self._resolved_values(plan),
                     "backend_id": self.backend.id,
                     "external_id": plan.item.external_id,
-                    "kind": plan.item.kind,
-                    "status": plan.item.status,
-                    "payload": "{}",
                 }
                 for plan in new
             ]
         )
         for plan, record in zip(new, records, strict=True):
             plan.record = record
+            plan.created = True
 
     def _write_timesheets(self, applies):
         """One ``create`` for every new timesheet; corrections written per line
@@ -443,24 +450,22 @@ class BatchApplier:
 
     def _write_items(self, applies, removals):
         """The item rows' new state; Odoo flushes them as one UPDATE per set of
-        changed columns."""
+        changed columns. Rows inserted by this pass already hold everything
+        but the line, its sale line and a rate difference."""
         for plan in applies:
             decision = plan.decision
-            plan.record.write(
-                {
-                    **self._item_values(plan),
-                    "analytic_line_id": plan.line.id,
-                    "sale_line_id": plan.line.so_line.id,
-                    "project_id": plan.project.id,
-                    "task_id": plan.task.id,
-                    "employee_id": plan.employee.id,
-                    "quantity": float(plan.item.hours),
-                    "rate_mismatch": bool(decision),
-                    "rate_difference": (
-                        float(decision.amount_difference) if decision else 0.0
-                    ),
-                }
-            )
+            values = {
+                "analytic_line_id": plan.line.id,
+                "sale_line_id": plan.line.so_line.id,
+            }
+            if decision or not plan.created:
+                values["rate_mismatch"] = bool(decision)
+                values["rate_difference"] = (
+                    float(decision.amount_difference) if decision else 0.0
+                )
+            if not plan.created:
+                values.update(self._item_values(plan), **self._resolved_values(plan))
+            plan.record.write(values)
         for plan in removals:
             plan.record.write(
                 {
@@ -471,6 +476,15 @@ class BatchApplier:
                     "rate_difference": 0.0,
                 }
             )
+
+    @staticmethod
+    def _resolved_values(plan):
+        return {
+            "project_id": plan.project.id,
+            "task_id": plan.task.id,
+            "employee_id": plan.employee.id,
+            "quantity": float(plan.item.hours),
+        }
 
     @staticmethod
     def _item_values(plan):
@@ -486,46 +500,6 @@ class BatchApplier:
             "psa_rate": float(item.rate) if item.rate is not None else 0.0,
             "correlation_id": plan.event.correlation_id,
         }
-
-    def _bind(self, plans):
-        """The work-item bindings: existing ones updated, new ones in one insert."""
-        if not plans:
-            return
-        bindings = self.env["qtc.binding"]
-        existing = {
-            binding.external_id: binding
-            for binding in bindings.search(
-                [
-                    ("backend_id", "=", self.backend.id),
-                    ("external_type", "=", const.BINDING_ITEM),
-                    ("external_id", "in", [plan.item.external_id for plan in plans]),
-                ]
-            )
-        }
-        to_create = []
-        for plan in plans:
-            item = plan.item
-            values = {
-                "res_model": plan.record._name,
-                "res_id": plan.record.id,
-                "correlation_id": plan.event.correlation_id,
-                "payload_hash": payload_hash(item.as_dict()),
-            }
-            if item.updated_at:
-                values["external_updated_at"] = _naive(item.updated_at)
-            binding = existing.get(item.external_id)
-            if binding:
-                binding.write(values)
-            else:
-                to_create.append(
-                    {
-                        **values,
-                        "backend_id": self.backend.id,
-                        "external_type": const.BINDING_ITEM,
-                        "external_id": item.external_id,
-                    }
-                )
-        bindings.create(to_create)
 
     def _trace(self, plan, record, operation, note):
         """The values of one trace line (as ``qtc.trace._qtc_record`` writes it)."""

@@ -2,7 +2,8 @@
 
 One ``qtc.psa.item`` per (backend, external id) keeps the last applied delivery
 (normalised JSON), what it produced (a timesheet, an expense line, a delivered
-milestone quantity) and whether that was invoiced. It survives a withdrawal, so
+milestone quantity) and whether that was invoiced. It is the item's binding:
+no ``qtc.binding`` is kept next to it. It survives a withdrawal, so
 a late, older delivery arriving after the withdrawal is recognised as stale
 instead of re-creating the timesheet. ``lib/billing_rules.correction_action``
 decides what each new delivery does; this module only carries it out.
@@ -233,14 +234,6 @@ class QtcPsaItem(models.Model):
                 "correlation_id": self.env.context.get("qtc_correlation_id"),
             }
         )
-        self.env["qtc.binding"]._qtc_bind(
-            backend,
-            const.BINDING_ITEM,
-            item.external_id,
-            record,
-            updated_at=_naive(item.updated_at) or None,
-            payload=item.as_dict(),
-        )
         self.env["qtc.trace"]._qtc_record(
             record, "created" if action == rules.Action.CREATE else "updated", outcome
         )
@@ -274,13 +267,15 @@ class QtcPsaItem(models.Model):
         for res_model, group in bindings.grouped("res_model").items():
             if res_model not in self.env:
                 continue
-            targets = self.env[res_model].browse(group.mapped("res_id"))
-            existing = set(targets.exists().ids)
+            targets = self.env[res_model].browse(group.mapped("res_id")).exists()
+            existing = set(targets.ids)
             for binding in group:
                 if binding.res_id in existing:
-                    found[binding.external_id] = self.env[res_model].browse(
+                    # One prefetch set for all: reading a field of one record
+                    # reads it for every record of the chunk in one query.
+                    found[binding.external_id] = targets.browse(
                         binding.res_id
-                    )
+                    ).with_prefetch(targets._prefetch_ids)
         unbound = refs - set(found)
         value_map = (
             self.env["qtc.value.map"]._qtc_find(map_code, backend)
@@ -292,14 +287,18 @@ class QtcPsaItem(models.Model):
                 [("map_id", "=", value_map.id), ("external_value", "in", list(unbound))]
             )
             target = value_map.target_model
-            existing = (
-                set(self.env[target].browse(lines.mapped("res_id")).exists().ids)
+            targets = (
+                self.env[target].browse(lines.mapped("res_id")).exists()
                 if target and target in self.env
-                else set()
+                else None
             )
+            existing = set(targets.ids) if targets is not None else set()
             for line in lines:
-                if target and line.res_id in existing:
-                    found[line.external_value] = self.env[target].browse(line.res_id)
+                if line.res_id in existing:
+                    # Shared prefetch set, as above.
+                    found[line.external_value] = targets.browse(
+                        line.res_id
+                    ).with_prefetch(targets._prefetch_ids)
                     continue
                 try:  # the base's own wording for a dangling or plain value
                     found[line.external_value] = line._qtc_value()
@@ -413,6 +412,7 @@ class QtcPsaItem(models.Model):
         found.update({email: rec for email, rec in bound.items() if rec is not None})
         unbound = sorted(emails - set(found))
         matches = {}
+        prefetch = ()
         if unbound:
             employees = (
                 self.env["hr.employee"]
@@ -431,13 +431,15 @@ class QtcPsaItem(models.Model):
                     )
                 )
             )
+            prefetch = employees._prefetch_ids
             for employee in employees:
                 key = (employee.work_email or "").strip().lower()
                 matches[key] = matches.get(key, employee.browse()) | employee
         for email in unbound:
             employees = matches.get(email)
             if employees and len(employees) == 1:
-                found[email] = employees
+                # One prefetch set for every employee of the chunk.
+                found[email] = employees.with_prefetch(prefetch)
                 continue
             if employees:
                 message = _(

@@ -105,10 +105,13 @@ class TestPsaApply(PsaCase):
         record = self.item_record()
         self.assertEqual(record.analytic_line_id, timesheet)
         self.assertEqual(record.status, "approved")
-        binding = self.env["qtc.binding"]._qtc_to_internal(
-            self.backend, "psa.work_item", "TE-1"
+        self.assertEqual(record.version, 1)
+        # The item row is the item's binding: no second one in qtc.binding.
+        self.assertFalse(
+            self.env["qtc.binding"].search_count(
+                [("backend_id", "=", self.backend.id), ("res_model", "=", record._name)]
+            )
         )
-        self.assertEqual(binding, record)
         traces = self.env["qtc.trace"].search(
             [("res_model", "=", "account.analytic.line"), ("res_id", "=", timesheet.id)]
         )
