@@ -9,7 +9,8 @@ the PSA project value map and a push backend with a webhook secret. Then, per
 volume:
 
 - starts the job worker processes and waits until each has loaded its
-  registry (long-running workers in production; their boot is not timed);
+  registry (long-running workers in production; their boot is not timed),
+  and warms the HTTP workers with signed requests carrying no item;
 - pushes that many approved time entries to a real Odoo server (2 HTTP workers,
   loopback only) in signed batches of the backend's ``psa_batch_max``, from
   several client threads, while worker processes run the job queue's worker
@@ -297,6 +298,30 @@ def count_lines(db, backend_id):
     return lines, states, jobs
 
 
+def warm_server(base_url, backend_id, requests_count=8):
+    """Signed requests carrying no item (answered without storing anything),
+    sent concurrently so each HTTP worker loads its registry before the clock
+    starts, as a server in service has."""
+    url = f"{base_url}/qtc/psa/{backend_id}/work_items"
+    body = json.dumps({"items": []}).encode()
+
+    def post():
+        headers = {
+            "Content-Type": "application/json",
+            signature.HEADER: signature.sign(body, SECRET),
+        }
+        try:
+            requests.post(url, data=body, headers=headers, timeout=120)
+        except requests.RequestException:
+            pass  # the timed run reports errors
+
+    threads = [threading.Thread(target=post) for _ in range(requests_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def wait_ready(workers, deadline):
     """Wait until every worker process printed ``ready``; returns the seconds
     waited. Raises when one exits or the deadline passes first."""
@@ -350,6 +375,7 @@ def run_volume(args, backend_id, run, count):
         # Job workers are long-running processes: the clock starts once each
         # has loaded its registry (bounded wait), not while they boot.
         boot = wait_ready(workers, deadline)
+        warm_server(server.url(""), backend_id)
         began = time.monotonic()
         latencies, errors, push_seconds = push_all(
             server.url(""), backend_id, items, args.batch, args.clients
