@@ -490,7 +490,9 @@ class QtcBackend(models.Model):
             if key == "webhook_secret" or previous_valid
         ]
 
-    def _qtc_store_events(self, events, headers=None, config=None, batch=False):
+    def _qtc_store_events(
+        self, events, headers=None, config=None, batch=False, channel=None
+    ):
         """Store inbound events and queue one job per new event, in one statement.
 
         Duplicates (same backend and external id) are acknowledged and change
@@ -504,6 +506,8 @@ class QtcBackend(models.Model):
             exactly one SQL statement, new events or duplicates alike
         :param batch: queue one job for all the new events (applied together by
             ``_qtc_handle_events``) instead of one job per event
+        :param channel: id of the ``qtc.job.channel`` of the queued job(s),
+            instead of the backend's (a connector spreading batches over lanes)
         :returns: ``{external_id: event id}`` for the events that were new
         """
         self.ensure_one()
@@ -576,7 +580,7 @@ class QtcBackend(models.Model):
                 "types": [e.event_type for e in events],
                 "payloads": [e.payload for e in events],
                 "corr": correlation_ids,
-                "channel": config.channel_id,
+                "channel": channel or config.channel_id,
                 "max_attempts": config.max_attempts,
                 "max_backoff": const.DEFAULT_MAX_BACKOFF,
                 "batch": bool(batch),

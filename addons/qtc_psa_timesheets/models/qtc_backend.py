@@ -1,5 +1,6 @@
 import json
 import logging
+import zlib
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
@@ -16,6 +17,15 @@ from ..lib import work_item as wi
 _logger = logging.getLogger(__name__)
 
 MANAGER_GROUP = "qtc_connector_base.group_qtc_manager"
+
+
+def _lane_of(project_ref, lanes):
+    """The apply lane of a PSA project: stable across batches and processes
+    (``hash()`` of a str is salted per process), so two jobs of one project
+    always share a lane and never run at once."""
+    if lanes == 1:
+        return 0
+    return zlib.crc32((project_ref or "").encode()) % lanes
 
 
 class QtcBackend(models.Model):
@@ -45,6 +55,17 @@ class QtcBackend(models.Model):
         help="When the PSA rate of a time entry differs from the sale order line "
         "price: bill the order's price and flag the difference, or stop the item "
         "with a 'rate' exception.",
+    )
+    psa_apply_channel_ids = fields.Many2many(
+        "qtc.job.channel",
+        "qtc_backend_psa_apply_channel_rel",
+        "backend_id",
+        "channel_id",
+        string="Parallel apply lanes",
+        help="Job channels (capacity 1 each) over which work items are applied "
+        "in parallel: each project always goes to the same lane, so parallel "
+        "jobs never update the same sale order lines. Empty: one job per "
+        "batch on the backend's channel.",
     )
     psa_expense_product_id = fields.Many2one(
         "product.product",
@@ -106,7 +127,8 @@ class QtcBackend(models.Model):
         Each accepted item becomes one ``qtc.event`` whose external id is the
         item's idempotency key: a delivery received before is a duplicate.
         The new events of one call get ONE job (``batch=True``), which applies
-        them together through ``_qtc_handle_events``.
+        them together through ``_qtc_handle_events``; with parallel apply
+        lanes, one job per lane that has items (one statement each).
 
         :param results: ``ItemResult`` list from ``work_item.validate_batch``
         :param headers: request headers worth keeping
@@ -115,20 +137,26 @@ class QtcBackend(models.Model):
             in order, with ``status`` accepted, duplicate or rejected
         """
         self.ensure_one()
-        events = [
-            InboundEvent(
-                wi.idempotency_key(result.item),
-                f"{const.EVENT_TYPE_PREFIX}{result.item.kind}",
-                json.dumps(result.item.as_dict(), separators=(",", ":")),
+        lanes = self.psa_apply_channel_ids.sorted("id").ids or [None]
+        events_by_lane = {}
+        for result in results:
+            if not result.accepted:
+                continue
+            lane = lanes[_lane_of(result.item.project_ref, len(lanes))]
+            events_by_lane.setdefault(lane, []).append(
+                InboundEvent(
+                    wi.idempotency_key(result.item),
+                    f"{const.EVENT_TYPE_PREFIX}{result.item.kind}",
+                    json.dumps(result.item.as_dict(), separators=(",", ":")),
+                )
             )
-            for result in results
-            if result.accepted
-        ]
-        stored = (
-            self._qtc_store_events(events, headers, config, batch=True)
-            if events
-            else {}
-        )
+        stored = {}
+        for lane, events in events_by_lane.items():
+            stored.update(
+                self._qtc_store_events(
+                    events, headers, config, batch=True, channel=lane
+                )
+            )
         answers = []
         for result in results:
             status = result.status

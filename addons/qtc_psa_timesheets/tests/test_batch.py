@@ -215,6 +215,65 @@ class TestPsaBatch(PsaCase):
 
     # ---------------------------------------------------------------- volume
 
+    def test_parallel_lanes_keep_each_project_in_one_lane(self):
+        lanes = self.env["qtc.job.channel"].create(
+            [{"name": f"PSA lane {n} (test)", "capacity": 1} for n in range(2)]
+        )
+        self.backend.psa_apply_channel_ids = lanes
+        other_order = self.order.copy()
+        other_order.action_confirm()
+        other_line = other_order.order_line.filtered(
+            lambda line: line.product_id == self.product_time
+        )
+        self.env["qtc.value.map.line"].create(
+            {
+                "map_id": self.env.ref(
+                    "qtc_psa_timesheets.qtc_value_map_psa_project"
+                ).id,
+                "external_value": "PRJ-7",  # crc32 puts it in the other lane
+                "res_id": other_line.project_id.id,
+            }
+        )
+        other = {"project_ref": "PRJ-7", "task_ref": None}
+        answers = self.store(
+            self.time_item(external_id="TE-1", hours="1"),
+            self.time_item(external_id="TE-2", hours="2", **other),
+            self.time_item(external_id="TE-3", hours="3", task_ref=None),
+            self.time_item(external_id="TE-4", hours="4", **other),
+        )
+        self.assertEqual({a["status"] for a in answers}, {"accepted"})
+        # A later batch of one project goes to that project's lane again.
+        self.store(self.time_item(external_id="TE-5", hours="5", **other))
+        jobs = self.jobs()
+        self.assertEqual(len(jobs), 3)
+        keys_by_lane = {}
+        for job in jobs:
+            events = self.env["qtc.event"].browse(job.record_ids)
+            keys_by_lane.setdefault(job.channel_id, set()).update(
+                events.mapped("external_id")
+            )
+        self.assertEqual(
+            keys_by_lane,
+            {lanes[0]: {"TE-1:1", "TE-3:1"}, lanes[1]: {"TE-2:1", "TE-4:1", "TE-5:1"}},
+        )
+        self.run_jobs()
+        self.assertEqual(set(jobs.mapped("state")), {"done"})
+        self.assertEqual(self.time_line.qty_delivered, 4.0)
+        self.assertEqual(other_line.qty_delivered, 11.0)
+        self.assertEqual(self.timesheet("TE-4").project_id, other_line.project_id)
+
+    def test_without_lanes_a_batch_is_one_job_on_the_backend_channel(self):
+        channel = self.env["qtc.job.channel"].create(
+            {"name": "PSA (test)", "capacity": 1}
+        )
+        self.backend.job_channel_id = channel
+        self.store(
+            self.time_item(external_id="TE-1"),
+            self.time_item(external_id="TE-2", project_ref="PRJ-7"),
+        )
+        self.assertEqual(len(self.jobs()), 1)
+        self.assertEqual(self.jobs().channel_id, channel)
+
     def test_large_batch_is_applied_in_chunks_with_progress(self):
         jobs_class = type(self.env["qtc.job"])
         record_progress = jobs_class._qtc_progress
