@@ -51,10 +51,11 @@ class TestStripeInvoiceEmail(StripeCase):
         self.sessions.append(session)
         return 200, {}, json.dumps(session)
 
-    def send(self, invoice):
+    def send(self, invoice, user=None):
         """Send the invoice by email through the Send & Print wizard."""
         wizard = (
             self.env["account.move.send.wizard"]
+            .with_user(user or self.env.user)
             .with_context(active_model="account.move", active_ids=invoice.ids)
             .create({"sending_methods": ["email"]})
         )
@@ -235,4 +236,46 @@ class TestStripeInvoiceEmail(StripeCase):
         self.assertFalse(responses.calls)
         self.assertFalse(
             self.env["qtc.exception"].search([("backend_id", "=", self.backend.id)])
+        )
+
+    def test_invoicing_user_without_qtc_rights_sends_with_link_or_without(self):
+        clerk = self.env["res.users"].create(
+            {
+                "name": "Billing clerk",
+                "login": "stripe_mail_clerk",
+                "email": "clerk@example.com",
+                "groups_id": [
+                    fields.Command.set(
+                        [
+                            self.env.ref("account.group_account_invoice").id,
+                            self.env.ref("base.group_user").id,
+                        ]
+                    )
+                ],
+                "company_id": self.env.company.id,
+                "company_ids": [fields.Command.set(self.env.company.ids)],
+            }
+        )
+        self.assertFalse(clerk.has_group("qtc_connector_base.group_qtc_user"))
+        invoice = self.invoice(80.0)
+        message = self.send(invoice, user=clerk)
+        self.assertIn(invoice.stripe_payment_url, message.body)
+        self.assertEqual(message.create_uid, clerk)
+
+        # Stripe refuses the next link: the clerk's email still goes out and
+        # finance gets the exception the clerk could not have opened alone.
+        responses.replace(
+            responses.POST,
+            f"{API}/v1/checkout/sessions",
+            status=402,
+            json={"error": {"type": "card_error", "message": "refused"}},
+        )
+        other = self.invoice(90.0)
+        message = self.send(other, user=clerk)
+        self.assertTrue(message)
+        self.assertNotIn("Pay online with Stripe", message.body)
+        self.assertTrue(
+            self.env["qtc.exception"].search(
+                [("backend_id", "=", self.backend.id), ("res_id", "=", other.id)]
+            )
         )
