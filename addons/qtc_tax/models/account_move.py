@@ -111,7 +111,9 @@ class AccountMove(models.Model):
             try:
                 outcome = move._tax_prepare_post()
             except TaxUserError as error:
-                if not batch:
+                # A backend without settings refuses every invoice: the person
+                # posting must hear it rather than find one exception each.
+                if not batch or error.category == "configuration":
                     raise
                 # One invoice's data is wrong: it waits for a fix, the batch
                 # goes on.
@@ -252,9 +254,6 @@ class AccountMove(models.Model):
 
     def _tax_line_quantity(self, line):
         return line.quantity
-
-    def _tax_line_taxes(self, line):
-        return line.tax_ids
 
     def _tax_ship_to_partner(self):
         return self.partner_shipping_id or self.partner_id

@@ -36,7 +36,7 @@ class QtcTaxDocument(models.AbstractModel):
 
     The inheriting model has ``company_id``, ``currency_id``, ``partner_id``,
     ``tax_backend_id`` and ``tax_state``, and provides the hooks
-    ``_tax_base_lines``, ``_tax_line_quantity``, ``_tax_line_taxes``,
+    ``_tax_base_lines``, ``_tax_line_quantity``,
     ``_tax_ship_to_partner``, ``_tax_document_date``, ``_tax_quote_code`` and
     ``_tax_apply``.
     """
@@ -60,10 +60,6 @@ class QtcTaxDocument(models.AbstractModel):
         raise NotImplementedError
 
     def _tax_line_quantity(self, line):
-        raise NotImplementedError
-
-    def _tax_line_taxes(self, line):
-        """The Odoo taxes currently on ``line``."""
         raise NotImplementedError
 
     def _tax_ship_to_partner(self):

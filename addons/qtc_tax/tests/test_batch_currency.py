@@ -77,6 +77,20 @@ class TestBatchRejection(QtcTaxCase):
         self.assertEqual((invoice.state, invoice.tax_state), ("draft", "none"))
         self.assertFalse(invoice.tax_exception_id)
 
+    @responses.activate
+    def test_missing_settings_stop_the_batch_with_one_message(self):
+        self.fake.register()
+        self.env["qtc.credential"].sudo().search(
+            [("backend_id", "=", self.backend.id), ("key", "=", "avatax_license_key")]
+        ).unlink()
+        invoices = self.make_invoice([self.workshop]) | self.make_invoice([self.manual])
+        with self.assertRaises(UserError) as caught:
+            invoices.action_post()
+        self.assertEqual(caught.exception.category, "configuration")
+        self.assertEqual(set(invoices.mapped("state")), {"draft"})
+        self.assertFalse(invoices.tax_exception_id)
+        self.assertEqual(self.fake.creates, [])
+
 
 @tagged("post_install", "-at_install")
 class TestForeignCurrency(QtcTaxCase):

@@ -240,9 +240,6 @@ class SaleOrder(models.Model):
     def _tax_line_quantity(self, line):
         return line.product_uom_qty
 
-    def _tax_line_taxes(self, line):
-        return line.tax_id
-
     def _tax_ship_to_partner(self):
         return self.partner_shipping_id or self.partner_id
 

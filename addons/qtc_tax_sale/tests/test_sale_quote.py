@@ -50,8 +50,10 @@ class QtcTaxSaleCase(QtcTaxCase):
             ],
         }
         if currency:
-            pricelist = self.env["product.pricelist"].create(
-                {"name": f"In {currency.name}", "currency_id": currency.id}
+            pricelist = (
+                self.env["product.pricelist"]
+                .sudo()
+                .create({"name": f"In {currency.name}", "currency_id": currency.id})
             )
             values["pricelist_id"] = pricelist.id
         return self.env["sale.order"].create(values)
@@ -243,6 +245,25 @@ class TestSaleQuote(QtcTaxSaleCase):
         self.assertEqual(len(self.fake.creates), 2)
         self.assertEqual(self.fake.creates[1]["lines"][0]["amount"], 2469.12)
         self.assertAlmostEqual(order.amount_tax, 263.33, places=2)
+
+    @responses.activate
+    def test_quote_in_the_order_currency(self):
+        self.fake.register()
+        eur = self.setup_other_currency("EUR")  # 2 EUR for 1 USD
+        order = self.make_order(currency=eur)
+        self.assertEqual(order.currency_id, eur)
+        self.assertAlmostEqual(order.currency_rate, 2.0, places=4)
+        order.action_tax_quote()
+        [body] = self.fake.creates
+        self.assertEqual(body["currencyCode"], "EUR")
+        self.assertEqual(
+            [line["amount"] for line in body["lines"]], [1234.56, 99.99, 500]
+        )
+        self.assertTrue(order.tax_quote_current)
+        self.assertAlmostEqual(order.amount_tax, 136.79, places=2)
+        self.assertAlmostEqual(order.tax_totals["tax_amount_currency"], 136.79, 2)
+        # In the company currency: the engine's amounts at the order's rate.
+        self.assertAlmostEqual(order.tax_totals["tax_amount"], 68.40, delta=0.02)
 
     @responses.activate
     def test_invoice_from_a_quoted_order_is_quoted_and_committed_at_post(self):
