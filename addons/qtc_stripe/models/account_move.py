@@ -1,18 +1,18 @@
-import logging
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from markupsafe import Markup, escape
 
-from odoo import _, fields, models
-from odoo.addons.qtc_connector_base.exceptions import BusinessError
+from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from .. import const
 
-_logger = logging.getLogger(__name__)
-
-# A link that expires within this time is not worth emailing: a new one is made.
-LINK_MIN_LIFETIME = timedelta(hours=1)
+# A Checkout Session that expires within this time is not handed to a customer
+# any more (too little time to pay): a new one is made.
+SESSION_MIN_LIFETIME = timedelta(minutes=30)
+# The Odoo route that sends a customer to a current Checkout Session.
+PAY_ROUTE = "/qtc/stripe/pay"
 
 
 class AccountMove(models.Model):
@@ -49,6 +49,22 @@ class AccountMove(models.Model):
         copy=False,
         help="The open amount the Stripe payment link asks for.",
     )
+    stripe_pay_link = fields.Char(
+        string="Online payment link",
+        compute="_compute_stripe_pay_link",
+        help="The link emailed to the customer: it does not expire. Opened, it "
+        "leads to a Stripe Checkout page for the open amount, made then if the "
+        "current one expired or asks for another amount.",
+    )
+
+    @api.depends("move_type", "access_token")
+    def _compute_stripe_pay_link(self):
+        for move in self:
+            move.stripe_pay_link = (
+                move._stripe_pay_link_url()
+                if move.move_type == "out_invoice" and move.access_token
+                else False
+            )
 
     def _stripe_backend_sudo(self):
         """The active Stripe backend of the invoice's company, or an empty set."""
@@ -68,104 +84,104 @@ class AccountMove(models.Model):
             )
         )
 
+    def _stripe_is_payable(self):
+        """A posted customer invoice with an amount still to pay."""
+        self.ensure_one()
+        return (
+            self.move_type == "out_invoice"
+            and self.state == "posted"
+            and self.payment_state in ("not_paid", "partial")
+            and not self.currency_id.is_zero(self.amount_residual)
+        )
+
+    def _stripe_pay_link_url(self):
+        """The durable payment link of the invoice (absolute URL), holding its
+        portal access token. Makes the token when the invoice has none."""
+        self.ensure_one()
+        query = urlencode({"access_token": self._portal_ensure_token()})
+        return f"{self.get_base_url()}{PAY_ROUTE}/{self.id}?{query}"
+
     def action_stripe_payment_link(self):
-        """Create a Stripe Checkout Session for the open amount of each posted
-        customer invoice and keep its URL on the invoice.
+        """Give each posted customer invoice its durable payment link and a
+        Stripe Checkout Session for its open amount (the current one while it
+        is valid, else a new one), shown on the Stripe tab.
 
         :raises UserError: not a posted customer invoice with an open amount,
             or no active Stripe backend for the company
         """
         for invoice in self:
-            if (
-                invoice.move_type != "out_invoice"
-                or invoice.state != "posted"
-                or invoice.currency_id.is_zero(invoice.amount_residual)
-            ):
+            if not invoice._stripe_is_payable():
                 raise UserError(
                     _(
                         "%s is not a posted customer invoice with an open amount.",
                         invoice.display_name,
                     )
                 )
-            backend_sudo = invoice._stripe_backend_sudo()
-            if not backend_sudo:
-                raise UserError(
-                    _(
-                        "No active Stripe backend for company %s.",
-                        invoice.company_id.name,
-                    )
-                )
-            # The API key, bindings and trace are handled server-side by the
-            # (already sudoed) backend; the user needs no access to them.
-            backend_sudo._stripe_create_payment_link(invoice)
+            invoice._portal_ensure_token()
+            invoice._stripe_checkout_url()
         return True
 
-    # ---------------------------------------------------------------- email
+    # ------------------------------------------------------ Checkout Session
 
-    def _stripe_payment_url_is_current(self):
-        """The stored link still asks for the open amount and will not expire
-        soon."""
+    def _stripe_checkout_session_is_current(self):
+        """The stored Checkout Session still asks for the open amount and has
+        time left for the customer to pay."""
         self.ensure_one()
         return bool(
             self.stripe_payment_url
             and self.stripe_payment_url_expires_at
             and self.stripe_payment_url_expires_at
-            > fields.Datetime.now() + LINK_MIN_LIFETIME
+            > fields.Datetime.now() + SESSION_MIN_LIFETIME
             and not self.currency_id.compare_amounts(
                 self.stripe_payment_url_amount, self.amount_residual
             )
         )
 
-    def _stripe_payment_url_for_mail(self):
-        """The Stripe payment link to put in this invoice's email: the stored
-        one while current, else a new one when the company's Stripe backend
-        has a key. Never raises: the email must go out even when Stripe
-        cannot make a link; the failure is logged and opened as an exception.
+    def _stripe_checkout_url(self):
+        """The URL of a Stripe Checkout Session paying the open amount: the
+        stored one while current, else a new one, stored on the invoice.
 
-        :returns: the URL, or ``None`` (not a payable customer invoice, no
-            backend able to make links, or link creation failed)
+        Sessions are made only when the stored one cannot be used, so clicks
+        on the payment link do not each create one; the invoice row is locked
+        first so two clicks at once make one session (the second waits, then
+        its request is retried by Odoo and finds the new session).
+
+        :returns: the Checkout URL
+        :raises UserError: no active Stripe backend for the company
+        :raises BusinessError, RetryableError: Stripe refused or is unreachable
+            (see ``qtc.backend._stripe_api``)
         """
         self.ensure_one()
-        if (
-            self.move_type != "out_invoice"
-            or self.state != "posted"
-            or self.payment_state not in ("not_paid", "partial")
-            or self.currency_id.is_zero(self.amount_residual)
-        ):
-            return None
-        if self._stripe_payment_url_is_current():
+        if self._stripe_checkout_session_is_current():
             return self.stripe_payment_url
+        backend_sudo = self._stripe_backend_sudo()
+        if not backend_sudo:
+            raise UserError(
+                _("No active Stripe backend for company %s.", self.company_id.name)
+            )
+        self.env.cr.execute(
+            "SELECT id FROM account_move WHERE id = %s FOR NO KEY UPDATE", [self.id]
+        )
+        # The API key, bindings and trace are handled server-side by the
+        # (already sudoed) backend; the caller needs no access to them.
+        return backend_sudo._stripe_create_payment_link(self)
+
+    # ---------------------------------------------------------------- email
+
+    def _stripe_pay_link_to_offer(self):
+        """The durable payment link to offer the customer (invoice email,
+        portal page), or ``None``: not a payable customer invoice, or no
+        active Stripe backend with a secret key for its company. Asks Stripe
+        nothing: the Checkout Session is made when the customer opens the
+        link.
+        """
+        self.ensure_one()
+        if not self._stripe_is_payable():
+            return None
         backend_sudo = self._stripe_backend_sudo()
         if not backend_sudo or not backend_sudo._stripe_has_api_key():
             return None
-        try:
-            with self.env.cr.savepoint():
-                return backend_sudo._stripe_create_payment_link(self)
-        except Exception as exc:
-            # Whatever went wrong (Stripe down or refusing, no customer email,
-            # a bug), the invoice email goes out: only the link is missing.
-            _logger.warning(
-                "Stripe payment link for %s not created, email sent without it: %s",
-                self.name,
-                exc,
-            )
-            backend_sudo._stripe_open_exception(
-                BusinessError(
-                    _(
-                        "Stripe payment link for %(invoice)s not created; its email "
-                        "went out without it.",
-                        invoice=self.name,
-                    ),
-                    category=getattr(exc, "category", None) or "remote_rejected",
-                    problems=[str(exc)[:500]],
-                    records=[("account.move", self.id)],
-                    suggested_action=_(
-                        "Fix the cause, then create the link with the invoice's "
-                        "'Stripe payment link' button and send it to the customer."
-                    ),
-                )
-            )
-            return None
+        return self._stripe_pay_link_url()
 
     def _stripe_mail_body_with_link(self, body, url, lang=None):
         """``body`` (HTML, or plain text as ``message_post`` would escape it)

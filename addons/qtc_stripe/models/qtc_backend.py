@@ -1512,12 +1512,19 @@ class QtcBackend(models.Model):
         for key, value in metadata.items():
             data[f"metadata[{key}]"] = value
             data[f"payment_intent_data[metadata][{key}]"] = value
+        key = f"qtc-{self.id}-checkout-{invoice.id}-{minor}-{currency.name}"
+        if invoice.stripe_checkout_session_id:
+            # The session that replaces another has a key of its own: Stripe
+            # keeps keys 24 hours, as long as a session lives, so the bare key
+            # would give back the session being replaced.
+            key = f"{key}-after-{invoice.stripe_checkout_session_id}"
         session = self._stripe_api(
             "POST",
             "/v1/checkout/sessions",
             data=data,
-            # Same invoice and open amount: the same session, even on a retry.
-            idempotency_key=f"qtc-{self.id}-checkout-{invoice.id}-{minor}-{currency.name}",
+            # Same invoice, open amount and predecessor: the same session,
+            # even on a retry or a second click.
+            idempotency_key=key,
         )
         expires_at = session.get("expires_at")
         invoice.write(

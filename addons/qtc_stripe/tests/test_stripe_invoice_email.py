@@ -1,8 +1,8 @@
-"""The invoice email (Odoo's Send & Print) carries the Stripe payment link."""
+"""The invoice email (Odoo's Send & Print) carries the durable payment link,
+and sending it asks Stripe nothing."""
 
 import json
 import time
-from datetime import timedelta
 from urllib.parse import parse_qs
 
 import requests
@@ -83,25 +83,21 @@ class TestStripeInvoiceEmail(StripeCase):
             self.env["mail.mail"].sudo().search([("mail_message_id", "=", message.id)])
         )
 
-    def session_calls(self):
-        return [
-            call
-            for call in responses.calls
-            if call.request.url == f"{API}/v1/checkout/sessions"
-        ]
+    def pay_link(self, invoice):
+        return (
+            f"{invoice.get_base_url()}/qtc/stripe/pay/{invoice.id}"
+            f"?access_token={invoice.access_token}"
+        )
 
     # ------------------------------------------------------------ happy paths
 
-    def test_sent_invoice_email_carries_a_new_payment_link(self):
+    def test_sent_invoice_email_carries_the_durable_link(self):
         invoice = self.invoice(250.0)
-        self.assertFalse(invoice.stripe_payment_url)
+        self.assertFalse(invoice.access_token)
         message = self.send(invoice)
         self.assertTrue(message, "the invoice email was not sent")
-        (session,) = self.sessions
-        url = session["url"]
-        self.assertEqual(invoice.stripe_payment_url, url)
-        self.assertEqual(invoice.stripe_checkout_session_id, session["id"])
-        self.assertEqual(invoice.stripe_payment_url_amount, 250.0)
+        self.assertTrue(invoice.access_token)
+        url = self.pay_link(invoice)
         self.assertIn(f'href="{url}"', message.body)
         self.assertIn("Pay online with Stripe", message.body)
         # The template's own text is still there, the link comes with it.
@@ -109,62 +105,48 @@ class TestStripeInvoiceEmail(StripeCase):
         mail = self.outgoing_mail(message)
         self.assertTrue(mail)
         self.assertIn(url, mail.body_html)
-        (call,) = self.session_calls()
-        self.assertIn(
-            f"checkout-{invoice.id}-25000-USD", call.request.headers["Idempotency-Key"]
-        )
+        # No Checkout Session is made on send: it would expire in 24 hours.
+        self.assertFalse(responses.calls)
+        self.assertFalse(invoice.stripe_payment_url)
+        self.assertEqual(invoice.stripe_pay_link, url)
 
-    def test_current_link_is_reused_and_an_outdated_one_replaced(self):
+    def test_every_email_carries_the_same_link_whatever_the_amount(self):
         invoice = self.invoice(100.0)
         first = self.send(invoice)
-        url = invoice.stripe_payment_url
+        url = self.pay_link(invoice)
         self.assertIn(url, first.body)
-
         second = self.send(invoice)
         self.assertNotEqual(second, first)
         self.assertIn(url, second.body)
-        self.assertEqual(len(self.session_calls()), 1)
 
-        # Part of the invoice is paid: the link asks for the old amount.
-        payment = (
-            self.env["account.payment.register"]
-            .with_context(active_model="account.move", active_ids=invoice.ids)
-            .create({"amount": 30.0})
-            ._create_payments()
-        )
-        self.assertTrue(payment)
+        # Part of the invoice is paid: the link is the same, it asks Stripe
+        # for the open amount only when opened.
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=invoice.ids
+        ).create({"amount": 30.0})._create_payments()
         self.assertEqual(invoice.amount_residual, 70.0)
         third = self.send(invoice)
-        self.assertEqual(len(self.session_calls()), 2)
-        self.assertEqual(self.sessions[-1]["amount_total"], 7000)
-        self.assertIn(self.sessions[-1]["url"], third.body)
-        self.assertNotIn(url, third.body)
-
-        # The Checkout page is about to expire: a new one is made.
-        invoice.stripe_payment_url_expires_at = fields.Datetime.now() + timedelta(
-            minutes=10
-        )
-        fourth = self.send(invoice)
-        self.assertEqual(len(self.session_calls()), 3)
-        self.assertIn(invoice.stripe_payment_url, fourth.body)
+        self.assertIn(url, third.body)
+        self.assertEqual(third.body.count("Pay online with Stripe"), 1)
+        self.assertFalse(responses.calls)
 
     def test_batch_sending_gives_each_invoice_its_own_link(self):
         invoices = self.invoice(10.0) | self.invoice(20.0, partner=self.partner_b)
         self.env["account.move.send"]._generate_and_send_invoices(
             invoices, sending_methods=["email"]
         )
-        self.assertEqual(len(self.sessions), 2)
+        links = []
         for invoice in invoices:
             message = self.sent_message(invoice)
-            self.assertTrue(invoice.stripe_payment_url)
-            self.assertIn(invoice.stripe_payment_url, message.body)
-        self.assertNotEqual(
-            invoices[0].stripe_payment_url, invoices[1].stripe_payment_url
-        )
+            links.append(self.pay_link(invoice))
+            self.assertIn(links[-1], message.body)
+        self.assertNotEqual(invoices[0].access_token, invoices[1].access_token)
+        self.assertNotIn(links[1], self.sent_message(invoices[0]).body)
+        self.assertFalse(responses.calls)
 
-    # --------------------------------------------------------------- no link
+    # ------------------------------------------------------- Stripe failing
 
-    def test_link_creation_failure_sends_the_email_without_it(self):
+    def test_stripe_refusing_does_not_touch_the_email(self):
         responses.replace(
             responses.POST,
             f"{API}/v1/checkout/sessions",
@@ -180,35 +162,31 @@ class TestStripeInvoiceEmail(StripeCase):
         message = self.send(invoice)
         self.assertTrue(message, "the invoice email must go out")
         self.assertIn(invoice.name, message.body)
-        self.assertNotIn("Pay online with Stripe", message.body)
-        self.assertNotIn("checkout.stripe.com", message.body)
-        self.assertFalse(invoice.stripe_payment_url)
+        self.assertIn(self.pay_link(invoice), message.body)
         self.assertTrue(self.outgoing_mail(message))
-        exception = self.env["qtc.exception"].search(
-            [("backend_id", "=", self.backend.id), ("res_id", "=", invoice.id)]
+        self.assertFalse(responses.calls)
+        self.assertFalse(
+            self.env["qtc.exception"].search([("backend_id", "=", self.backend.id)])
         )
-        self.assertEqual(len(exception), 1)
-        self.assertEqual(exception.category, "remote_rejected")
-        self.assertEqual(exception.record_ref, invoice)
-        self.assertIn("went out without it", exception.name)
-        self.assertIn("400", exception.details)
-        self.assertNotIn("sk_test_mail", exception.details)
 
-    def test_stripe_unreachable_sends_the_email_without_link(self):
+    def test_stripe_unreachable_does_not_touch_the_email(self):
         responses.replace(
             responses.POST,
             f"{API}/v1/checkout/sessions",
             body=requests.exceptions.ConnectionError("connection refused"),
         )
+        responses.replace(
+            responses.POST,
+            f"{API}/v1/customers",
+            body=requests.exceptions.ConnectionError("connection refused"),
+        )
         invoice = self.invoice(50.0)
         message = self.send(invoice)
         self.assertTrue(message)
-        self.assertNotIn("Pay online with Stripe", message.body)
-        self.assertTrue(
-            self.env["qtc.exception"].search(
-                [("backend_id", "=", self.backend.id), ("res_id", "=", invoice.id)]
-            )
-        )
+        self.assertIn("Pay online with Stripe", message.body)
+        self.assertFalse(responses.calls)
+
+    # --------------------------------------------------------------- no link
 
     def test_no_link_without_api_key_nor_on_a_paid_invoice(self):
         key = (
@@ -223,6 +201,7 @@ class TestStripeInvoiceEmail(StripeCase):
         message = self.send(invoice)
         self.assertTrue(message)
         self.assertNotIn("Pay online with Stripe", message.body)
+        self.assertNotIn("/qtc/stripe/pay/", message.body)
 
         self.backend.stripe_api_key = "sk_test_mail"
         paid = self.invoice(40.0)
@@ -233,12 +212,20 @@ class TestStripeInvoiceEmail(StripeCase):
         message = self.send(paid)
         self.assertTrue(message)
         self.assertNotIn("Pay online with Stripe", message.body)
+        self.assertNotIn("/qtc/stripe/pay/", message.body)
         self.assertFalse(responses.calls)
         self.assertFalse(
             self.env["qtc.exception"].search([("backend_id", "=", self.backend.id)])
         )
 
-    def test_invoicing_user_without_qtc_rights_sends_with_link_or_without(self):
+    def test_no_link_without_an_active_backend(self):
+        self.backend.state = "draft"
+        invoice = self.invoice(40.0)
+        message = self.send(invoice)
+        self.assertTrue(message)
+        self.assertNotIn("/qtc/stripe/pay/", message.body)
+
+    def test_invoicing_user_without_qtc_rights_sends_the_link(self):
         clerk = self.env["res.users"].create(
             {
                 "name": "Billing clerk",
@@ -259,23 +246,6 @@ class TestStripeInvoiceEmail(StripeCase):
         self.assertFalse(clerk.has_group("qtc_connector_base.group_qtc_user"))
         invoice = self.invoice(80.0)
         message = self.send(invoice, user=clerk)
-        self.assertIn(invoice.stripe_payment_url, message.body)
+        self.assertIn(self.pay_link(invoice), message.body)
         self.assertEqual(message.create_uid, clerk)
-
-        # Stripe refuses the next link: the clerk's email still goes out and
-        # finance gets the exception the clerk could not have opened alone.
-        responses.replace(
-            responses.POST,
-            f"{API}/v1/checkout/sessions",
-            status=402,
-            json={"error": {"type": "card_error", "message": "refused"}},
-        )
-        other = self.invoice(90.0)
-        message = self.send(other, user=clerk)
-        self.assertTrue(message)
-        self.assertNotIn("Pay online with Stripe", message.body)
-        self.assertTrue(
-            self.env["qtc.exception"].search(
-                [("backend_id", "=", self.backend.id), ("res_id", "=", other.id)]
-            )
-        )
+        self.assertFalse(responses.calls)
