@@ -1153,6 +1153,10 @@ class QtcBackend(models.Model):
                 "date": change.event_created.date(),
                 "memo": _("Stripe dispute %s lost", change.dispute_id),
                 "payment_reference": change.dispute_id,
+                # The account the disputed payment was booked on, not the
+                # customer's current default: otherwise the chargeback cannot
+                # be set against it and the invoice never opens again.
+                "destination_account_id": original.destination_account_id.id,
             }
         )
         self._stripe_post(chargeback)

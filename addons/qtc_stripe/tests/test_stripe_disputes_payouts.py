@@ -224,6 +224,34 @@ class TestStripeDisputesPayouts(StripeCase):
         self.assertEqual(invoice.amount_residual, 40.0)
         self.assertEqual(self.stripe_balance(), 60.0)
 
+    def test_lost_dispute_after_the_customer_changed_receivable_account(self):
+        """The chargeback is set against the payment on the account that
+        payment used, even when the customer's receivable account changed
+        since (moved to doubtful debts, say)."""
+        invoice, charge_id = self.paid_invoice()
+        original = self.stripe_payments(payment_type="inbound")
+        old_receivable = original.destination_account_id
+        doubtful = self.copy_account(old_receivable, {"name": "Doubtful debts"})
+        self.partner_a.property_account_receivable_id = doubtful
+        dispute_id = new_id("dp")
+        closed = self.apply(self.closed_event(charge_id, dispute_id, "lost"))
+        self.assertEqual(closed.state, "done", closed.error_message)
+        chargeback = self.chargebacks()
+        self.assertEqual(chargeback.destination_account_id, old_receivable)
+        self.assertEqual(invoice.payment_state, "not_paid")
+        self.assertEqual(invoice.amount_residual, 100.0)
+        self.assertIn(invoice.name, closed.result)
+        lines = (original | chargeback).move_id.line_ids.filtered(
+            lambda line: line.account_id == old_receivable
+        )
+        self.assertEqual(len(lines), 2)
+        self.assertTrue(all(lines.mapped("reconciled")))
+        self.assertFalse(
+            chargeback.move_id.line_ids.filtered(
+                lambda line: line.account_id == doubtful
+            )
+        )
+
     def test_lost_dispute_with_fee_booking_off_says_the_fee_is_not_booked(self):
         invoice, charge_id = self.paid_invoice()
         dispute_id = new_id("dp")
