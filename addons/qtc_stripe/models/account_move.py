@@ -5,7 +5,9 @@ from .. import const
 
 
 class AccountMove(models.Model):
-    _inherit = "account.move"
+    # Invoices are paid, disputed and refunded by Stripe events: traceable.
+    _name = "account.move"
+    _inherit = ["account.move", "qtc.trace.mixin"]
 
     stripe_dispute_status = fields.Selection(
         const.DISPUTE_FLAGS,

@@ -55,7 +55,9 @@ class AccountMove(models.Model):
     the invoice cannot be posted without its taxes.
     """
 
-    _inherit = "account.move"
+    # Invoices are quoted and committed at the tax engine: traceable.
+    _name = "account.move"
+    _inherit = ["account.move", "qtc.trace.mixin"]
 
     tax_backend_id = fields.Many2one(
         "qtc.backend",

@@ -1,2 +1,2 @@
 # Odoo tests of this addon are imported here; plain-module tests live in unit/.
-from . import test_avatax_flow, test_outage, test_rate_table
+from . import test_avatax_flow, test_outage, test_rate_table, test_tax_trace
