@@ -39,11 +39,11 @@ class QtcTrace(models.Model):
     )
     job_id = fields.Many2one("qtc.job", readonly=True, ondelete="set null")
     backend_id = fields.Many2one("qtc.backend", readonly=True, ondelete="cascade")
-    res_model = fields.Char(readonly=True, index=True)
+    res_model = fields.Char(string="Record model", readonly=True, index=True)
     res_id = fields.Many2oneReference(
-        model_field="res_model", readonly=True, index=True
+        string="Record id", model_field="res_model", readonly=True, index=True
     )
-    res_name = fields.Char(readonly=True)
+    res_name = fields.Char(string="Record", readonly=True)
     operation = fields.Selection(
         [
             ("created", "Created"),

@@ -48,6 +48,9 @@ class QtcTraceStep(models.Model):
     res_id = fields.Many2oneReference(
         string="Record id", model_field="res_model", readonly=True
     )
+    res_model_name = fields.Char(
+        string="Record type", compute="_compute_res_model_name"
+    )
     operation = fields.Selection(
         lambda self: self.env["qtc.trace"]._fields["operation"].selection,
         readonly=True,
@@ -56,6 +59,14 @@ class QtcTraceStep(models.Model):
     attempts = fields.Integer(readonly=True)
     note = fields.Char(string="Result", readonly=True)
     error = fields.Text(readonly=True)
+
+    def _compute_res_model_name(self):
+        names = {}
+        for model in set(self.mapped("res_model")) - {False}:
+            if model in self.env:
+                names[model] = self.env["ir.model"]._get(model).name
+        for step in self:
+            step.res_model_name = names.get(step.res_model, step.res_model or False)
 
     def init(self):
         tools.drop_view_if_exists(self.env.cr, self._table)

@@ -121,6 +121,9 @@ class TestTrace(QtcCase):
         first_job = steps.filtered(lambda s: s.kind == "job")[0]
         self.assertEqual(first_job.note, "customer Trace One")
         self.assertEqual(steps[2].note, "new customer")
+        self.assertEqual(
+            steps[2].res_model_name, self.env["ir.model"]._get("res.partner").name
+        )
         # Opening a change opens the record; opening an event, the event.
         opened = steps[2].action_open()
         self.assertEqual(
@@ -187,6 +190,8 @@ class TestTrace(QtcCase):
         )
         steps = self._steps(action, user=self.qtc_user)
         self.assertEqual(len(steps), 5)
+        changes = steps.filtered(lambda s: s.kind == "change")
+        self.assertEqual(len(set(changes.mapped("res_model_name"))), 1)
         with self.assertRaises(AccessError):
             trace.with_user(self.plain_user)._qtc_action_for_record(
                 partner.with_user(self.plain_user)
