@@ -1,0 +1,24 @@
+from odoo import api, models
+
+
+class AccountMoveSend(models.AbstractModel):
+    _inherit = "account.move.send"
+
+    @api.model
+    def _get_mail_params(self, move, move_data):
+        """The invoice's email carries its Stripe payment link, made on send
+        when there is none yet (see ``account.move._stripe_payment_url_for_mail``).
+
+        Hooked here, where both the single and the batch sending build the
+        email from the final body, so the link is made only for invoices that
+        are really emailed, and a body the user already gave it is kept as is.
+        """
+        params = super()._get_mail_params(move, move_data)
+        if not params:
+            return params
+        url = move._stripe_payment_url_for_mail()
+        if url and url not in str(params.get("body") or ""):
+            params["body"] = move._stripe_mail_body_with_link(
+                params.get("body"), url, lang=move_data.get("mail_lang")
+            )
+        return params
