@@ -16,7 +16,9 @@ PAY_ROUTE = "/qtc/stripe/pay"
 
 
 class AccountMove(models.Model):
-    _inherit = "account.move"
+    # Invoices are paid, disputed and refunded by Stripe events: traceable.
+    _name = "account.move"
+    _inherit = ["account.move", "qtc.trace.mixin"]
 
     stripe_dispute_status = fields.Selection(
         const.DISPUTE_FLAGS,

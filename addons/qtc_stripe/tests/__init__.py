@@ -4,5 +4,6 @@ from . import (
     test_stripe_disputes_payouts,
     test_stripe_invoice_email,
     test_stripe_payment_link,
+    test_stripe_trace,
     test_stripe_webhook,
 )

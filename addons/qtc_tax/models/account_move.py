@@ -37,8 +37,9 @@ class AccountMove(models.Model):
     the invoice cannot be posted without its taxes.
     """
 
+    # Invoices are quoted and committed at the tax engine: traceable.
     _name = "account.move"
-    _inherit = ["account.move", "qtc.tax.document"]
+    _inherit = ["account.move", "qtc.tax.document", "qtc.trace.mixin"]
 
     tax_backend_id = fields.Many2one(
         "qtc.backend",

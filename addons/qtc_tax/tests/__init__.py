@@ -5,4 +5,5 @@ from . import (
     test_batch_currency,
     test_outage,
     test_rate_table,
+    test_tax_trace,
 )

@@ -35,8 +35,9 @@ class SaleOrder(models.Model):
     Odoo's configured taxes.
     """
 
+    # Quotes and re-quote jobs are traced on the order: traceable.
     _name = "sale.order"
-    _inherit = ["sale.order", "qtc.tax.document"]
+    _inherit = ["sale.order", "qtc.tax.document", "qtc.trace.mixin"]
 
     tax_backend_id = fields.Many2one(
         "qtc.backend",

@@ -1,1 +1,1 @@
-from . import test_sale_quote
+from . import test_sale_quote, test_tax_sale_trace
