@@ -12,7 +12,6 @@ from ..lib.engine import (
     TaxEngineUnavailable,
 )
 from ..utils import TaxUserError
-from .qtc_backend import TAX_PROVIDERS
 
 _logger = logging.getLogger(__name__)
 
@@ -40,17 +39,6 @@ class AccountMove(models.Model):
     _name = "account.move"
     _inherit = ["account.move", "qtc.tax.document"]
 
-    tax_backend_id = fields.Many2one(
-        "qtc.backend",
-        string="Tax engine",
-        compute="_compute_tax_backend_id",
-        store=True,
-        readonly=False,
-        precompute=True,
-        domain=[("provider", "in", TAX_PROVIDERS), ("state", "=", "active")],
-        help="The engine that quotes and records this invoice's taxes; empty: "
-        "Odoo's own taxes only.",
-    )
     tax_state = fields.Selection(
         const.TAX_STATES,
         string="Tax engine status",
@@ -75,16 +63,10 @@ class AccountMove(models.Model):
         "qtc.tax.trueup", "move_id", string="Tax true-ups", readonly=True
     )
 
-    @api.depends("move_type", "company_id")
+    @api.depends("move_type")
     def _compute_tax_backend_id(self):
-        # sudo: which engine taxes the company's invoices is configuration every
-        # invoicing user relies on, not data they need access to.
-        backends_sudo = self.env["qtc.backend"].sudo()
-        for move in self:
-            if move.move_type not in const.TAXED_MOVE_TYPES:
-                move.tax_backend_id = False
-            elif move.tax_backend_id.company_id != move.company_id:
-                move.tax_backend_id = backends_sudo._tax_backend_for(move.company_id)
+        # The move type decides too: only customer invoices and credit notes.
+        return super()._compute_tax_backend_id()
 
     # ------------------------------------------------------------- posting
 
@@ -239,13 +221,8 @@ class AccountMove(models.Model):
 
     # ------------------------------------------------------------ documents
 
-    def _tax_applies(self):
-        self.ensure_one()
-        return bool(
-            self.move_type in const.TAXED_MOVE_TYPES
-            and self.tax_backend_id
-            and self.tax_backend_id.sudo().state == "active"
-        )
+    def _tax_engine_eligible(self):
+        return self.move_type in const.TAXED_MOVE_TYPES
 
     def _tax_base_lines(self):
         return self.invoice_line_ids.filtered(
@@ -255,8 +232,8 @@ class AccountMove(models.Model):
     def _tax_line_quantity(self, line):
         return line.quantity
 
-    def _tax_ship_to_partner(self):
-        return self.partner_shipping_id or self.partner_id
+    def _tax_line_fields(self):
+        return "line_ids", "tax_ids"
 
     def _tax_customer(self):
         return self.commercial_partner_id
@@ -287,25 +264,9 @@ class AccountMove(models.Model):
         :raises UserError: the totals still differ (never expected)
         """
         self.ensure_one()
-        taxes_per_line, expected = self._tax_engine_taxes(result)
-        commands = [
-            Command.update(line.id, {"tax_ids": [Command.set(taxes.ids)]})
-            for line, taxes in taxes_per_line.items()
-            if set(line.tax_ids.ids) != set(taxes.ids)
-        ]
-        if commands:
-            self.write({"line_ids": commands})
+        expected = self._tax_apply_engine_taxes(result)
         self._tax_align_tax_lines(expected)
-        if self.currency_id.compare_amounts(self.amount_tax, float(result.total_tax)):
-            raise UserError(
-                _(
-                    "The taxes of %(move)s (%(odoo)s) could not be aligned with the "
-                    "engine's (%(engine)s).",
-                    move=self.display_name,
-                    odoo=self.amount_tax,
-                    engine=result.total_tax,
-                )
-            )
+        self._tax_check_total(result)
 
     def _tax_align_tax_lines(self, expected):
         """Set each engine tax's journal item to the engine's amount.
@@ -382,15 +343,9 @@ class AccountMove(models.Model):
         """Keep the invoice in draft until the engine answers: tax pending, a
         retry job, and an exception for finance."""
         self.ensure_one()
-        backend_sudo = self.tax_backend_id.sudo()
-        self.tax_state = "pending"
-        job = self._tax_enqueue(
+        self._tax_wait_for_engine(
             "hold",
             "_tax_job_retry_held",
-            delay=backend_sudo._tax_retry_delay(self.tax_retry_count + 1),
-        )
-        self._tax_open_exception(
-            job,
             BusinessError(
                 _(
                     "%(move)s is held in draft: the tax engine is unavailable.",
@@ -405,13 +360,11 @@ class AccountMove(models.Model):
                     "now, switch the backend's outage policy to fallback and post."
                 ),
             ),
-        )
-        self.message_post(
-            body=_(
+            _(
                 "Kept in draft: the tax engine is unavailable (%(reason)s). It "
                 "will be re-quoted and posted when the engine answers.",
                 reason=error.message,
-            )
+            ),
         )
 
     def _tax_reject(self, error):

@@ -1,1 +1,1 @@
-from . import test_sale_quote
+from . import test_sale_access, test_sale_quote
