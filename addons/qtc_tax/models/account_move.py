@@ -321,7 +321,7 @@ class AccountMove(models.Model):
         try:
             self._tax_quote()
         except TaxEngineUnavailable as exc:
-            if self.tax_backend_id.sudo().tax_outage_policy == "fallback":
+            if self._tax_backend_sudo().tax_outage_policy == "fallback":
                 self.tax_state = "fallback"
                 self.message_post(
                     body=_(
@@ -404,7 +404,7 @@ class AccountMove(models.Model):
             self,
             "updated",
             note=_("Held invoice re-quoted and posted"),
-            backend=self.tax_backend_id.sudo(),
+            backend=self._tax_backend_sudo(),
         )
         return f"posted {self.name}"
 
@@ -436,7 +436,7 @@ class AccountMove(models.Model):
                 "_tax_job_commit",
                 TaxEngineUnavailable(_("the previous transaction is being voided")),
             )
-        backend_sudo = self.tax_backend_id.sudo()
+        backend_sudo = self._tax_backend_sudo()
         code = self.name
         try:
             if self.move_type == "out_refund":
@@ -501,7 +501,7 @@ class AccountMove(models.Model):
         """Job: void the engine transaction of an invoice reset to draft or
         cancelled. A transaction the engine does not know is nothing to void."""
         self.ensure_one()
-        backend_sudo = self.tax_backend_id.sudo()
+        backend_sudo = self._tax_backend_sudo()
         try:
             backend_sudo._tax_call("void", document_code)
         except TaxEngineUnavailable as exc:
@@ -529,7 +529,7 @@ class AccountMove(models.Model):
         self.ensure_one()
         if self.state != "posted" or self.tax_state != "fallback":
             return "nothing to do: not a fallback invoice"
-        backend_sudo = self.tax_backend_id.sudo()
+        backend_sudo = self._tax_backend_sudo()
         doc = self._tax_document(DocumentType.SALES_ORDER, self._tax_quote_code())
         try:
             result = backend_sudo._tax_call("quote", doc)
@@ -565,7 +565,7 @@ class AccountMove(models.Model):
             )
         )
         self.env["qtc.trace"]._qtc_record(
-            trueup_sudo, "created", backend=self.tax_backend_id.sudo()
+            trueup_sudo, "created", backend=self._tax_backend_sudo()
         )
         if not self.currency_id.is_zero(trueup_sudo.difference):
             job = self.env["qtc.job"].sudo().browse(self.env.context.get("qtc_job_id"))

@@ -94,8 +94,19 @@ class QtcTaxDocument(models.AbstractModel):
         return bool(
             self._tax_engine_eligible()
             and self.tax_backend_id
-            and self.tax_backend_id.sudo().state == "active"
+            and self._tax_backend_sudo().state == "active"
         )
+
+    def _tax_backend_sudo(self):
+        """The document's tax backend, as superuser.
+
+        sudo: the engine is called on behalf of whoever quotes or posts (a
+        salesman or an invoicing user, with no access to backends): the
+        backend reads its own settings and secrets. Only the backend is
+        elevated, never the document; nothing of it goes back to the user but
+        its name and the engine's answer.
+        """
+        return self.tax_backend_id.sudo()
 
     def _tax_base_lines(self):
         """The lines sent to the engine, one ``TaxLine`` each."""
@@ -116,6 +127,10 @@ class QtcTaxDocument(models.AbstractModel):
 
     def _tax_ship_to_partner(self):
         return self.partner_shipping_id or self.partner_id
+
+    def _tax_ship_from_partner(self):
+        """The backend's ship-from address, or else the company's."""
+        return self._tax_backend_sudo().tax_ship_from_id or self.company_id.partner_id
 
     def _tax_customer(self):
         return self.partner_id.commercial_partner_id
@@ -159,13 +174,10 @@ class QtcTaxDocument(models.AbstractModel):
         :raises TaxUserError: an address, country or line is missing
         """
         self.ensure_one()
-        backend_sudo = self.tax_backend_id.sudo()
         problems = []
         ship_to = self._tax_address(self._tax_ship_to_partner(), "ship_to", problems)
         ship_from = self._tax_address(
-            backend_sudo.tax_ship_from_id or self.company_id.partner_id,
-            "ship_from",
-            problems,
+            self._tax_ship_from_partner(), "ship_from", problems
         )
         currency = self.currency_id
         lines = []
@@ -234,7 +246,7 @@ class QtcTaxDocument(models.AbstractModel):
         :raises TaxUserError: the document or the backend lacks data
         """
         self.ensure_one()
-        backend_sudo = self.tax_backend_id.sudo()
+        backend_sudo = self._tax_backend_sudo()
         doc = self._tax_document(DocumentType.SALES_ORDER, self._tax_quote_code())
         request = cache.request_hash(doc, backend_sudo._tax_cache_context())
         result = None
@@ -272,7 +284,7 @@ class QtcTaxDocument(models.AbstractModel):
         :raises TaxEngineUnavailable: the answer misses a line (unusable)
         """
         self.ensure_one()
-        backend_sudo = self.tax_backend_id.sudo()
+        backend_sudo = self._tax_backend_sudo()
         expected = defaultdict(Decimal)
         taxes_per_line = {}
         for line in self._tax_base_lines():
@@ -344,7 +356,7 @@ class QtcTaxDocument(models.AbstractModel):
         """Queue this document's ``kind`` job (one pending job per kind and
         document: the identity key)."""
         self.ensure_one()
-        backend_sudo = self.tax_backend_id.sudo()
+        backend_sudo = self._tax_backend_sudo()
         eta = fields.Datetime.now() + timedelta(seconds=delay) if delay else None
         # sudo: billing and sales users queue the engine work of their documents
         # without access to the queue itself; the job runs as them.
@@ -371,7 +383,7 @@ class QtcTaxDocument(models.AbstractModel):
         """
         self.ensure_one()
         self.tax_state = "pending"
-        delay = self.tax_backend_id.sudo()._tax_retry_delay(self.tax_retry_count + 1)
+        delay = self._tax_backend_sudo()._tax_retry_delay(self.tax_retry_count + 1)
         job = self._tax_enqueue(kind, method, delay=delay)
         self._tax_open_exception(job, error)
         self.message_post(body=note)
@@ -382,8 +394,9 @@ class QtcTaxDocument(models.AbstractModel):
         the current job ends done, so the breaker state it recorded is kept."""
         self.ensure_one()
         self.tax_retry_count += 1
-        delay = self.tax_backend_id.sudo()._tax_retry_delay(self.tax_retry_count)
+        delay = self._tax_backend_sudo()._tax_retry_delay(self.tax_retry_count)
         job = self._tax_enqueue(kind, method, args=args, delay=delay)
+        # sudo: the exception follows the new job (see _tax_open_exception).
         exception_sudo = self.tax_exception_id.sudo()
         if exception_sudo.state == "open":
             exception_sudo.job_id = job
@@ -417,13 +430,15 @@ class QtcTaxDocument(models.AbstractModel):
         else:
             exception_sudo = exceptions_sudo._qtc_open(
                 error,
-                backend=self.tax_backend_id.sudo(),
+                backend=self._tax_backend_sudo(),
                 company=self.company_id,
             )
         self.tax_exception_id = exception_sudo
         return exception_sudo
 
     def _tax_resolve_exception(self, resolution):
+        # sudo: finance's exception is closed on behalf of whoever's work
+        # resolved it (see _tax_open_exception).
         exception_sudo = self.tax_exception_id.sudo()
         if exception_sudo.state == "open":
             exception_sudo._qtc_close("resolved", resolution)
@@ -462,7 +477,7 @@ class QtcTaxDocument(models.AbstractModel):
                 partner=self._tax_ship_to_partner().display_name,
             )
         if root == "ship_from":
-            origin = self.tax_backend_id.sudo().tax_ship_from_id.display_name
+            origin = self._tax_ship_from_partner().display_name
             return _(
                 "%(name)s: %(part)s of the ship-from address %(partner)s",
                 name=name,

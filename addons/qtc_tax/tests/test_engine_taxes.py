@@ -1,11 +1,12 @@
 """How the engine's answer becomes Odoo taxes when it gives a line's tax
-without its split by jurisdiction."""
+without its split by jurisdiction, and how its rejections name Odoo's data."""
 
 import responses
 
+from odoo.exceptions import UserError
 from odoo.tests import tagged
 
-from .common import QtcTaxCase
+from .common import QtcTaxCase, avatax_error
 
 
 def without_details(fake):
@@ -68,3 +69,25 @@ class TestLineTaxWithoutDetails(QtcTaxCase):
         self.assertAlmostEqual(tax.amount, 10.2498, places=4)
         self.assertAlmostEqual(line.price_subtotal, 1234.56, places=2)
         self.assertAlmostEqual(invoice.amount_tax, 126.54, places=2)
+
+
+@tagged("post_install", "-at_install")
+class TestRejectionLabels(QtcTaxCase):
+    @responses.activate
+    def test_ship_from_of_the_company_is_named_when_the_backend_has_none(self):
+        self.backend.tax_ship_from_id = False
+        self.fake.register()
+        self.fake.fail = lambda body: avatax_error(
+            400, "InvalidAddress", refers_to="Addresses.ShipFrom.PostalCode"
+        )
+        invoice = self.make_invoice([self.workshop])
+        with self.assertRaises(UserError) as caught:
+            invoice.action_tax_quote()
+        # The company's address was sent: it is the one to fix.
+        [body] = self.fake.creates
+        self.assertEqual(body["addresses"]["shipFrom"]["postalCode"], "98110")
+        company = self.env.company.partner_id.display_name
+        self.assertIn(
+            f"ship_from.postal_code: ZIP of the ship-from address {company}",
+            caught.exception.problems,
+        )

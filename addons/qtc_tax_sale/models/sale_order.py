@@ -273,7 +273,7 @@ class SaleOrder(models.Model):
         not quote: "hold" flags it pending with an exception and a job that
         quotes it when the engine answers; "fallback" keeps Odoo's taxes."""
         self.ensure_one()
-        backend_sudo = self.tax_backend_id.sudo()
+        backend_sudo = self._tax_backend_sudo()
         if backend_sudo.tax_outage_policy == "fallback":
             self.tax_state = "fallback"
             self.message_post(
