@@ -12,7 +12,6 @@ from ..lib.engine import (
     TaxEngineUnavailable,
 )
 from ..utils import TaxUserError
-from .qtc_backend import TAX_PROVIDERS
 
 _logger = logging.getLogger(__name__)
 
@@ -41,17 +40,6 @@ class AccountMove(models.Model):
     _name = "account.move"
     _inherit = ["account.move", "qtc.tax.document", "qtc.trace.mixin"]
 
-    tax_backend_id = fields.Many2one(
-        "qtc.backend",
-        string="Tax engine",
-        compute="_compute_tax_backend_id",
-        store=True,
-        readonly=False,
-        precompute=True,
-        domain=[("provider", "in", TAX_PROVIDERS), ("state", "=", "active")],
-        help="The engine that quotes and records this invoice's taxes; empty: "
-        "Odoo's own taxes only.",
-    )
     tax_state = fields.Selection(
         const.TAX_STATES,
         string="Tax engine status",
@@ -76,16 +64,10 @@ class AccountMove(models.Model):
         "qtc.tax.trueup", "move_id", string="Tax true-ups", readonly=True
     )
 
-    @api.depends("move_type", "company_id")
+    @api.depends("move_type")
     def _compute_tax_backend_id(self):
-        # sudo: which engine taxes the company's invoices is configuration every
-        # invoicing user relies on, not data they need access to.
-        backends_sudo = self.env["qtc.backend"].sudo()
-        for move in self:
-            if move.move_type not in const.TAXED_MOVE_TYPES:
-                move.tax_backend_id = False
-            elif move.tax_backend_id.company_id != move.company_id:
-                move.tax_backend_id = backends_sudo._tax_backend_for(move.company_id)
+        # The move type decides too: only customer invoices and credit notes.
+        return super()._compute_tax_backend_id()
 
     # ------------------------------------------------------------- posting
 
@@ -240,13 +222,8 @@ class AccountMove(models.Model):
 
     # ------------------------------------------------------------ documents
 
-    def _tax_applies(self):
-        self.ensure_one()
-        return bool(
-            self.move_type in const.TAXED_MOVE_TYPES
-            and self.tax_backend_id
-            and self.tax_backend_id.sudo().state == "active"
-        )
+    def _tax_engine_eligible(self):
+        return self.move_type in const.TAXED_MOVE_TYPES
 
     def _tax_base_lines(self):
         return self.invoice_line_ids.filtered(
@@ -256,8 +233,8 @@ class AccountMove(models.Model):
     def _tax_line_quantity(self, line):
         return line.quantity
 
-    def _tax_ship_to_partner(self):
-        return self.partner_shipping_id or self.partner_id
+    def _tax_line_fields(self):
+        return "line_ids", "tax_ids"
 
     def _tax_customer(self):
         return self.commercial_partner_id
@@ -288,25 +265,9 @@ class AccountMove(models.Model):
         :raises UserError: the totals still differ (never expected)
         """
         self.ensure_one()
-        taxes_per_line, expected = self._tax_engine_taxes(result)
-        commands = [
-            Command.update(line.id, {"tax_ids": [Command.set(taxes.ids)]})
-            for line, taxes in taxes_per_line.items()
-            if set(line.tax_ids.ids) != set(taxes.ids)
-        ]
-        if commands:
-            self.write({"line_ids": commands})
+        expected = self._tax_apply_engine_taxes(result)
         self._tax_align_tax_lines(expected)
-        if self.currency_id.compare_amounts(self.amount_tax, float(result.total_tax)):
-            raise UserError(
-                _(
-                    "The taxes of %(move)s (%(odoo)s) could not be aligned with the "
-                    "engine's (%(engine)s).",
-                    move=self.display_name,
-                    odoo=self.amount_tax,
-                    engine=result.total_tax,
-                )
-            )
+        self._tax_check_total(result)
 
     def _tax_align_tax_lines(self, expected):
         """Set each engine tax's journal item to the engine's amount.
@@ -361,7 +322,7 @@ class AccountMove(models.Model):
         try:
             self._tax_quote()
         except TaxEngineUnavailable as exc:
-            if self.tax_backend_id.sudo().tax_outage_policy == "fallback":
+            if self._tax_backend_sudo().tax_outage_policy == "fallback":
                 self.tax_state = "fallback"
                 self.message_post(
                     body=_(
@@ -383,15 +344,9 @@ class AccountMove(models.Model):
         """Keep the invoice in draft until the engine answers: tax pending, a
         retry job, and an exception for finance."""
         self.ensure_one()
-        backend_sudo = self.tax_backend_id.sudo()
-        self.tax_state = "pending"
-        job = self._tax_enqueue(
+        self._tax_wait_for_engine(
             "hold",
             "_tax_job_retry_held",
-            delay=backend_sudo._tax_retry_delay(self.tax_retry_count + 1),
-        )
-        self._tax_open_exception(
-            job,
             BusinessError(
                 _(
                     "%(move)s is held in draft: the tax engine is unavailable.",
@@ -406,13 +361,11 @@ class AccountMove(models.Model):
                     "now, switch the backend's outage policy to fallback and post."
                 ),
             ),
-        )
-        self.message_post(
-            body=_(
+            _(
                 "Kept in draft: the tax engine is unavailable (%(reason)s). It "
                 "will be re-quoted and posted when the engine answers.",
                 reason=error.message,
-            )
+            ),
         )
 
     def _tax_reject(self, error):
@@ -452,7 +405,7 @@ class AccountMove(models.Model):
             self,
             "updated",
             note=_("Held invoice re-quoted and posted"),
-            backend=self.tax_backend_id.sudo(),
+            backend=self._tax_backend_sudo(),
         )
         return f"posted {self.name}"
 
@@ -484,7 +437,7 @@ class AccountMove(models.Model):
                 "_tax_job_commit",
                 TaxEngineUnavailable(_("the previous transaction is being voided")),
             )
-        backend_sudo = self.tax_backend_id.sudo()
+        backend_sudo = self._tax_backend_sudo()
         code = self.name
         try:
             if self.move_type == "out_refund":
@@ -549,7 +502,7 @@ class AccountMove(models.Model):
         """Job: void the engine transaction of an invoice reset to draft or
         cancelled. A transaction the engine does not know is nothing to void."""
         self.ensure_one()
-        backend_sudo = self.tax_backend_id.sudo()
+        backend_sudo = self._tax_backend_sudo()
         try:
             backend_sudo._tax_call("void", document_code)
         except TaxEngineUnavailable as exc:
@@ -577,7 +530,7 @@ class AccountMove(models.Model):
         self.ensure_one()
         if self.state != "posted" or self.tax_state != "fallback":
             return "nothing to do: not a fallback invoice"
-        backend_sudo = self.tax_backend_id.sudo()
+        backend_sudo = self._tax_backend_sudo()
         doc = self._tax_document(DocumentType.SALES_ORDER, self._tax_quote_code())
         try:
             result = backend_sudo._tax_call("quote", doc)
@@ -613,7 +566,7 @@ class AccountMove(models.Model):
             )
         )
         self.env["qtc.trace"]._qtc_record(
-            trueup_sudo, "created", backend=self.tax_backend_id.sudo()
+            trueup_sudo, "created", backend=self._tax_backend_sudo()
         )
         if not self.currency_id.is_zero(trueup_sudo.difference):
             job = self.env["qtc.job"].sudo().browse(self.env.context.get("qtc_job_id"))

@@ -3,9 +3,10 @@ from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
 
-from odoo import _, fields, models
+from odoo import Command, _, api, fields, models
+from odoo.exceptions import UserError
 
-from ..lib import cache, codec
+from ..lib import cache, codec, totals
 from ..lib.engine import (
     DocumentType,
     JurisdictionTax,
@@ -14,6 +15,7 @@ from ..lib.engine import (
     TaxLine,
 )
 from ..utils import TaxUserError, amount_decimal, partner_address, to_decimal
+from .qtc_backend import TAX_PROVIDERS
 
 ADDRESS_PART_LABELS = {
     "line1": "street",
@@ -35,15 +37,28 @@ class QtcTaxDocument(models.AbstractModel):
     name what to fix, and the document's jobs and exception.
 
     The inheriting model has ``company_id``, ``currency_id``, ``partner_id``,
-    ``tax_backend_id`` and ``tax_state``, and provides the hooks
-    ``_tax_base_lines``, ``_tax_line_quantity``,
-    ``_tax_ship_to_partner``, ``_tax_document_date``, ``_tax_quote_code`` and
-    ``_tax_apply``.
+    ``partner_shipping_id``, ``tax_state`` and ``tax_engine_total`` (a
+    monetary field needs the model's currency field), and provides the hooks
+    ``_tax_base_lines``, ``_tax_line_quantity``, ``_tax_document_date``,
+    ``_tax_quote_code``, ``_tax_line_fields`` and ``_tax_apply``. It gets
+    ``tax_backend_id`` (the company's active engine, changeable) from here.
     """
 
     _name = "qtc.tax.document"
     _description = "QTC document taxed by an engine"
 
+    tax_backend_id = fields.Many2one(
+        "qtc.backend",
+        string="Tax engine",
+        compute="_compute_tax_backend_id",
+        store=True,
+        readonly=False,
+        precompute=True,
+        domain=f"[('provider', 'in', {list(TAX_PROVIDERS)!r}), "
+        "('state', '=', 'active'), ('company_id', '=', company_id)]",
+        help="The engine that quotes this document's taxes; empty: Odoo's own "
+        "taxes only.",
+    )
     tax_quote_hash = fields.Char(copy=False, readonly=True)
     tax_engine_result = fields.Text(
         copy=False, readonly=True, help="The engine's last answer (JSON)."
@@ -53,7 +68,45 @@ class QtcTaxDocument(models.AbstractModel):
         "qtc.exception", string="Tax exception", copy=False, readonly=True
     )
 
+    @api.depends("company_id")
+    def _compute_tax_backend_id(self):
+        # sudo: which engine taxes the company's documents is configuration
+        # every sales and invoicing user relies on, not data they may read
+        # (a salesman has no access to backends at all). Stored computes run
+        # as superuser anyway; the sudo keeps a direct call right too.
+        backends_sudo = self.env["qtc.backend"].sudo()
+        for document in self:
+            if not document._tax_engine_eligible():
+                document.tax_backend_id = False
+            elif document.tax_backend_id.sudo().company_id != document.company_id:
+                document.tax_backend_id = backends_sudo._tax_backend_for(
+                    document.company_id
+                )
+
     # ---------------------------------------------------------------- hooks
+
+    def _tax_engine_eligible(self):
+        """Whether this kind of document is taxed by an engine at all."""
+        return True
+
+    def _tax_applies(self):
+        self.ensure_one()
+        return bool(
+            self._tax_engine_eligible()
+            and self.tax_backend_id
+            and self._tax_backend_sudo().state == "active"
+        )
+
+    def _tax_backend_sudo(self):
+        """The document's tax backend, as superuser.
+
+        sudo: the engine is called on behalf of whoever quotes or posts (a
+        salesman or an invoicing user, with no access to backends): the
+        backend reads its own settings and secrets. Only the backend is
+        elevated, never the document; nothing of it goes back to the user but
+        its name and the engine's answer.
+        """
+        return self.tax_backend_id.sudo()
 
     def _tax_base_lines(self):
         """The lines sent to the engine, one ``TaxLine`` each."""
@@ -62,8 +115,22 @@ class QtcTaxDocument(models.AbstractModel):
     def _tax_line_quantity(self, line):
         raise NotImplementedError
 
+    def _tax_line_amount(self, line):
+        """What the engine is sent for a line: price times quantity after
+        discount, tax excluded, in the document's currency minor unit.
+
+        :returns: ``Decimal``
+        """
+        quantity = self._tax_line_quantity(line)
+        amount = line.price_unit * quantity * (1 - (line.discount or 0) / 100)
+        return amount_decimal(amount, self.currency_id or self.company_id.currency_id)
+
     def _tax_ship_to_partner(self):
-        return self.partner_id
+        return self.partner_shipping_id or self.partner_id
+
+    def _tax_ship_from_partner(self):
+        """The backend's ship-from address, or else the company's."""
+        return self._tax_backend_sudo().tax_ship_from_id or self.company_id.partner_id
 
     def _tax_customer(self):
         return self.partner_id.commercial_partner_id
@@ -107,24 +174,19 @@ class QtcTaxDocument(models.AbstractModel):
         :raises TaxUserError: an address, country or line is missing
         """
         self.ensure_one()
-        backend_sudo = self.tax_backend_id.sudo()
         problems = []
         ship_to = self._tax_address(self._tax_ship_to_partner(), "ship_to", problems)
         ship_from = self._tax_address(
-            backend_sudo.tax_ship_from_id or self.company_id.partner_id,
-            "ship_from",
-            problems,
+            self._tax_ship_from_partner(), "ship_from", problems
         )
         currency = self.currency_id
         lines = []
         for line in self._tax_base_lines():
-            quantity = self._tax_line_quantity(line)
-            amount = line.price_unit * quantity * (1 - (line.discount or 0) / 100)
             lines.append(
                 TaxLine(
                     number=str(line.id),
-                    amount=amount_decimal(amount, currency),
-                    quantity=to_decimal(quantity),
+                    amount=self._tax_line_amount(line),
+                    quantity=to_decimal(self._tax_line_quantity(line)),
                     item_code=(line.product_id.default_code or "")[:50],
                     description=(line.name or line.product_id.display_name or "")[:255],
                     tax_code=line.product_id.tax_engine_code or "",
@@ -184,7 +246,7 @@ class QtcTaxDocument(models.AbstractModel):
         :raises TaxUserError: the document or the backend lacks data
         """
         self.ensure_one()
-        backend_sudo = self.tax_backend_id.sudo()
+        backend_sudo = self._tax_backend_sudo()
         doc = self._tax_document(DocumentType.SALES_ORDER, self._tax_quote_code())
         request = cache.request_hash(doc, backend_sudo._tax_cache_context())
         result = None
@@ -222,7 +284,7 @@ class QtcTaxDocument(models.AbstractModel):
         :raises TaxEngineUnavailable: the answer misses a line (unusable)
         """
         self.ensure_one()
-        backend_sudo = self.tax_backend_id.sudo()
+        backend_sudo = self._tax_backend_sudo()
         expected = defaultdict(Decimal)
         taxes_per_line = {}
         for line in self._tax_base_lines():
@@ -242,18 +304,51 @@ class QtcTaxDocument(models.AbstractModel):
                 taxes |= tax
                 expected[tax.id] += detail.tax
             taxes_per_line[line] = taxes
-        residual = result.total_tax - sum(expected.values(), Decimal(0))
-        if residual and expected:
-            largest = max(expected, key=lambda tax_id: abs(expected[tax_id]))
-            expected[largest] += residual
-        return taxes_per_line, dict(expected)
+        return taxes_per_line, totals.align_to_total(expected, result.total_tax)
 
     def _tax_line_detail(self, line, tax):
         # The engine gave a line tax without its split: one tax at the
-        # effective rate, aligned to the cent afterwards.
-        base = Decimal(repr(line.price_subtotal or 0.0))
-        rate = (tax / base).quantize(Decimal("0.000001")) if base else Decimal(0)
+        # effective rate on the amount it was sent, aligned to the cent after.
+        rate = totals.effective_rate(tax, self._tax_line_amount(line))
         return JurisdictionTax(_("Sales tax"), "", rate, tax)
+
+    def _tax_apply_engine_taxes(self, result):
+        """Put the engine's taxes on the lines.
+
+        :returns: ``{account.tax id: Decimal}`` the engine's amount per tax
+        :raises TaxEngineUnavailable: the answer misses a line (unusable)
+        """
+        self.ensure_one()
+        taxes_per_line, expected = self._tax_engine_taxes(result)
+        lines_field, taxes_field = self._tax_line_fields()
+        commands = [
+            Command.update(line.id, {taxes_field: [Command.set(taxes.ids)]})
+            for line, taxes in taxes_per_line.items()
+            if set(line[taxes_field].ids) != set(taxes.ids)
+        ]
+        if commands:
+            self.write({lines_field: commands})
+        return expected
+
+    def _tax_line_fields(self):
+        """``(the document's lines field, the lines' taxes field)``."""
+        raise NotImplementedError
+
+    def _tax_check_total(self, result):
+        """:raises UserError: the document's tax differs from the engine's
+        (never expected: a bug, not a data problem)."""
+        self.ensure_one()
+        currency = self.currency_id or self.company_id.currency_id
+        if currency.compare_amounts(self.amount_tax, float(result.total_tax)):
+            raise UserError(
+                _(
+                    "The taxes of %(document)s (%(odoo)s) could not be aligned "
+                    "with the engine's (%(engine)s).",
+                    document=self.display_name,
+                    odoo=self.amount_tax,
+                    engine=result.total_tax,
+                )
+            )
 
     # ------------------------------------------------------ jobs, exceptions
 
@@ -261,7 +356,7 @@ class QtcTaxDocument(models.AbstractModel):
         """Queue this document's ``kind`` job (one pending job per kind and
         document: the identity key)."""
         self.ensure_one()
-        backend_sudo = self.tax_backend_id.sudo()
+        backend_sudo = self._tax_backend_sudo()
         eta = fields.Datetime.now() + timedelta(seconds=delay) if delay else None
         # sudo: billing and sales users queue the engine work of their documents
         # without access to the queue itself; the job runs as them.
@@ -279,13 +374,29 @@ class QtcTaxDocument(models.AbstractModel):
             )
         )
 
+    def _tax_wait_for_engine(self, kind, method, error, note):
+        """Flag the document pending until the engine answers: a ``kind`` job
+        calling ``method`` later, the document's exception opened (or counted
+        again) with ``error``, and ``note`` in the chatter.
+
+        :param error: the ``BusinessError`` finance sees
+        """
+        self.ensure_one()
+        self.tax_state = "pending"
+        delay = self._tax_backend_sudo()._tax_retry_delay(self.tax_retry_count + 1)
+        job = self._tax_enqueue(kind, method, delay=delay)
+        self._tax_open_exception(job, error)
+        self.message_post(body=note)
+        return job
+
     def _tax_reschedule(self, kind, method, error, args=None):
         """Try again later (doubling delay, at least until the breaker's probe);
         the current job ends done, so the breaker state it recorded is kept."""
         self.ensure_one()
         self.tax_retry_count += 1
-        delay = self.tax_backend_id.sudo()._tax_retry_delay(self.tax_retry_count)
+        delay = self._tax_backend_sudo()._tax_retry_delay(self.tax_retry_count)
         job = self._tax_enqueue(kind, method, args=args, delay=delay)
+        # sudo: the exception follows the new job (see _tax_open_exception).
         exception_sudo = self.tax_exception_id.sudo()
         if exception_sudo.state == "open":
             exception_sudo.job_id = job
@@ -319,13 +430,15 @@ class QtcTaxDocument(models.AbstractModel):
         else:
             exception_sudo = exceptions_sudo._qtc_open(
                 error,
-                backend=self.tax_backend_id.sudo(),
+                backend=self._tax_backend_sudo(),
                 company=self.company_id,
             )
         self.tax_exception_id = exception_sudo
         return exception_sudo
 
     def _tax_resolve_exception(self, resolution):
+        # sudo: finance's exception is closed on behalf of whoever's work
+        # resolved it (see _tax_open_exception).
         exception_sudo = self.tax_exception_id.sudo()
         if exception_sudo.state == "open":
             exception_sudo._qtc_close("resolved", resolution)
@@ -364,7 +477,7 @@ class QtcTaxDocument(models.AbstractModel):
                 partner=self._tax_ship_to_partner().display_name,
             )
         if root == "ship_from":
-            origin = self.tax_backend_id.sudo().tax_ship_from_id.display_name
+            origin = self._tax_ship_from_partner().display_name
             return _(
                 "%(name)s: %(part)s of the ship-from address %(partner)s",
                 name=name,

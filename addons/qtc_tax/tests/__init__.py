@@ -3,6 +3,7 @@ from . import (
     test_address_validation,
     test_avatax_flow,
     test_batch_currency,
+    test_engine_taxes,
     test_outage,
     test_rate_table,
     test_tax_trace,

@@ -1,11 +1,9 @@
 import json
 
-from odoo import Command, _, api, fields, models
+from odoo import _, api, fields, models
 from odoo.addons.qtc_connector_base.exceptions import BusinessError
 from odoo.addons.qtc_tax.lib import cache
 from odoo.addons.qtc_tax.lib.engine import TaxEngineRejected, TaxEngineUnavailable
-from odoo.addons.qtc_tax.models.qtc_backend import TAX_PROVIDERS
-from odoo.addons.qtc_tax.utils import amount_decimal
 from odoo.exceptions import UserError
 
 ORDER_TAX_STATES = [
@@ -39,16 +37,6 @@ class SaleOrder(models.Model):
     _name = "sale.order"
     _inherit = ["sale.order", "qtc.tax.document", "qtc.trace.mixin"]
 
-    tax_backend_id = fields.Many2one(
-        "qtc.backend",
-        string="Tax engine",
-        compute="_compute_tax_backend_id",
-        store=True,
-        readonly=False,
-        precompute=True,
-        domain=[("provider", "in", TAX_PROVIDERS), ("state", "=", "active")],
-        help="The engine that quotes this order's taxes; empty: Odoo's own taxes.",
-    )
     tax_state = fields.Selection(
         ORDER_TAX_STATES,
         string="Tax engine status",
@@ -71,15 +59,6 @@ class SaleOrder(models.Model):
         compute="_compute_tax_quote_current",
         help="The lines are as they were quoted: the totals are the engine's.",
     )
-
-    @api.depends("company_id")
-    def _compute_tax_backend_id(self):
-        # sudo: which engine taxes the company's orders is configuration every
-        # sales user relies on, not data they need access to.
-        backends_sudo = self.env["qtc.backend"].sudo()
-        for order in self:
-            if order.tax_backend_id.company_id != order.company_id:
-                order.tax_backend_id = backends_sudo._tax_backend_for(order.company_id)
 
     @api.depends(
         "tax_state",
@@ -134,11 +113,8 @@ class SaleOrder(models.Model):
 
     def _tax_line_signature(self, line):
         """What a line was quoted with: its amount as sent, and its taxes."""
-        amount = line.price_unit * line.product_uom_qty
-        amount *= 1 - (line.discount or 0) / 100
-        currency = self.currency_id or self.company_id.currency_id
         return [
-            cache.decimal_text(amount_decimal(amount, currency)),
+            cache.decimal_text(self._tax_line_amount(line)),
             sorted(line.tax_id.ids),
         ]
 
@@ -198,6 +174,16 @@ class SaleOrder(models.Model):
                         order=order.display_name,
                     )
                 )
+            if order.locked:
+                # Odoo forbids changing a locked order's taxes; say so before
+                # asking the engine rather than fail on the line write.
+                raise UserError(
+                    _(
+                        "%(order)s is locked: unlock it to quote its taxes again; "
+                        "its invoices are quoted when they are posted.",
+                        order=order.display_name,
+                    )
+                )
             try:
                 order._tax_quote()
             except TaxEngineUnavailable as exc:
@@ -227,12 +213,6 @@ class SaleOrder(models.Model):
 
     # ---------------------------------------------------------- documents
 
-    def _tax_applies(self):
-        self.ensure_one()
-        return bool(
-            self.tax_backend_id and self.tax_backend_id.sudo().state == "active"
-        )
-
     def _tax_base_lines(self):
         return self.order_line.filtered(
             lambda line: not line.display_type and not line.is_downpayment
@@ -241,8 +221,8 @@ class SaleOrder(models.Model):
     def _tax_line_quantity(self, line):
         return line.product_uom_qty
 
-    def _tax_ship_to_partner(self):
-        return self.partner_shipping_id or self.partner_id
+    def _tax_line_fields(self):
+        return "order_line", "tax_id"
 
     def _tax_document_date(self):
         if self.date_order:
@@ -264,14 +244,7 @@ class SaleOrder(models.Model):
         :raises UserError: the totals still differ (never expected)
         """
         self.ensure_one()
-        taxes_per_line, expected = self._tax_engine_taxes(result)
-        commands = [
-            Command.update(line.id, {"tax_id": [Command.set(taxes.ids)]})
-            for line, taxes in taxes_per_line.items()
-            if set(line.tax_id.ids) != set(taxes.ids)
-        ]
-        if commands:
-            self.write({"order_line": commands})
+        expected = self._tax_apply_engine_taxes(result)
         self.tax_engine_amounts = json.dumps(
             {
                 "lines": {
@@ -286,17 +259,7 @@ class SaleOrder(models.Model):
         )
         # The check reads the totals with the quote in force.
         self.tax_state = "quoted"
-        currency = self.currency_id or self.company_id.currency_id
-        if currency.compare_amounts(self.amount_tax, float(result.total_tax)):
-            raise UserError(
-                _(
-                    "The taxes of %(order)s (%(odoo)s) could not be aligned with "
-                    "the engine's (%(engine)s).",
-                    order=self.display_name,
-                    odoo=self.amount_tax,
-                    engine=result.total_tax,
-                )
-            )
+        self._tax_check_total(result)
 
     # ------------------------------------------------------------ outages
 
@@ -311,7 +274,7 @@ class SaleOrder(models.Model):
         not quote: "hold" flags it pending with an exception and a job that
         quotes it when the engine answers; "fallback" keeps Odoo's taxes."""
         self.ensure_one()
-        backend_sudo = self.tax_backend_id.sudo()
+        backend_sudo = self._tax_backend_sudo()
         if backend_sudo.tax_outage_policy == "fallback":
             self.tax_state = "fallback"
             self.message_post(
@@ -322,14 +285,9 @@ class SaleOrder(models.Model):
                 )
             )
             return
-        self.tax_state = "pending"
-        job = self._tax_enqueue(
+        self._tax_wait_for_engine(
             "quote",
             "_tax_job_quote",
-            delay=backend_sudo._tax_retry_delay(self.tax_retry_count + 1),
-        )
-        self._tax_open_exception(
-            job,
             BusinessError(
                 _(
                     "%(order)s is not quoted: the tax engine is unavailable.",
@@ -345,13 +303,11 @@ class SaleOrder(models.Model):
                     "quoted when they are posted."
                 ),
             ),
-        )
-        self.message_post(
-            body=_(
+            _(
                 "Not quoted: the tax engine is unavailable (%(reason)s). It will "
                 "be quoted when the engine answers.",
                 reason=error.message,
-            )
+            ),
         )
 
     def _tax_job_quote(self):
@@ -362,6 +318,10 @@ class SaleOrder(models.Model):
         if self.invoice_ids:
             self._tax_resolve_exception(_("Invoiced: the invoices are quoted."))
             return "nothing to do: invoiced, the invoices are quoted when posted"
+        if self.locked:
+            # Its taxes cannot change any more; its invoices are quoted.
+            self._tax_resolve_exception(_("Locked: the invoices are quoted."))
+            return "nothing to do: locked, the invoices are quoted when posted"
         try:
             self._tax_quote()
         except TaxEngineUnavailable as exc:

@@ -124,6 +124,26 @@ class TestSaleQuote(QtcTaxSaleCase):
         self.assertAlmostEqual(order.amount_tax, 147.04, places=2)
 
     @responses.activate
+    def test_pending_order_locked_meanwhile_is_left_to_its_invoices(self):
+        self.fake.register()
+        self.fake.fail = timeout
+        order = self.make_order([self.workshop])
+        order.action_tax_quote()
+        self.assertEqual(order.tax_state, "pending")
+        exception = order.tax_exception_id
+        order.action_confirm()
+        order.action_lock()
+        self.fake.fail = None
+        calls = len(self.fake.creates)
+        self.run_due_jobs()
+        [job] = self.quote_jobs(order)
+        self.assertEqual(job.state, "done", job.result)
+        self.assertIn("locked", job.result)
+        self.assertEqual(len(self.fake.creates), calls)
+        self.assertEqual(exception.state, "resolved")
+        self.assertEqual(order.order_line.tax_id, self.tax_sale_a)
+
+    @responses.activate
     def test_5xx_under_fallback_keeps_odoo_taxes_without_exception(self):
         self.backend.tax_outage_policy = "fallback"
         self.fake.register()
@@ -160,6 +180,21 @@ class TestSaleQuote(QtcTaxSaleCase):
         self.assertEqual(error.records, [("sale.order", order.id)])
         self.assertEqual(order.tax_state, "none")
         self.assertEqual(order.order_line.tax_id, self.tax_sale_a)
+
+    @responses.activate
+    def test_locked_order_is_refused_before_any_call(self):
+        self.fake.register()
+        order = self.make_order([self.workshop])
+        order.action_confirm()
+        order.action_lock()
+        with self.assertRaises(UserError) as caught:
+            order.action_tax_quote()
+        self.assertIn("is locked", str(caught.exception))
+        self.assertEqual(self.fake.creates, [])
+        self.assertEqual(order.tax_state, "none")
+        order.action_unlock()
+        order.action_tax_quote()
+        self.assertEqual(order.tax_state, "quoted")
 
     def test_cancelled_order_is_not_quoted(self):
         order = self.make_order([self.workshop])
