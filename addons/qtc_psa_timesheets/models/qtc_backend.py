@@ -330,6 +330,13 @@ class QtcBackend(models.Model):
 
     # ---------------------------------------------------- billing write-back
 
+    def _psa_writes_billing_back(self):
+        """True when invoices billing this backend's items are written back."""
+        self.ensure_one()
+        return self.provider == const.PROVIDER_PUSH and bool(
+            (self.psa_push_billing_url or "").strip()
+        )
+
     def _psa_billing_secret(self):
         """The secret billing callbacks are signed with: the dedicated one, else
         the webhook signing secret (never logged or returned)."""
