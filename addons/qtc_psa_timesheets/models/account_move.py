@@ -1,11 +1,12 @@
 """Billing write-back: the invoice that billed PSA work items, told to the PSA.
 
-When a customer invoice that bills imported items is posted, cancelled, or
-reversed in full by a credit note, every item it billed records the invoice and
-its state (``qtc.psa.item.billed_invoice_id`` / ``billed_state``), and for each
-backend with a billing callback URL ONE job is queued that POSTs a signed JSON
-document to the PSA (``qtc.backend._psa_send_billing``). The document is built
-here, when the state changes, so a retry sends the same facts.
+When a customer invoice that bills imported items is posted, cancelled (or
+deleted after a reset to draft), or reversed in full by a credit note, every
+item it billed records the invoice and its state
+(``qtc.psa.item.billed_invoice_id`` / ``billed_state``), and for each backend
+with a billing callback URL ONE job is queued that POSTs a signed JSON document
+to the PSA (``qtc.backend._psa_send_billing``). The document is built here,
+when the state changes, so a retry sends the same facts.
 
 Which items an invoice bills:
 
@@ -17,7 +18,7 @@ Which items an invoice bills:
 """
 
 from odoo import SUPERUSER_ID, _, fields, models
-from odoo.tools import float_round
+from odoo.tools import SQL, float_round
 
 from ..lib import billing_writeback as billing
 from ..lib import work_item as wi
@@ -60,6 +61,16 @@ class AccountMove(models.Model):
             cancelled._psa_billing_changed(billing.INVOICE_CANCELLED)
         return result
 
+    def unlink(self):
+        # A posted invoice reset to draft and deleted no longer bills its
+        # items: tell the PSA (the body is built before the invoice is gone).
+        invoices = self.filtered(
+            lambda move: move.move_type == "out_invoice" and move.posted_before
+        )
+        if invoices:
+            invoices._psa_billing_changed(billing.INVOICE_CANCELLED)
+        return super().unlink()
+
     # ----------------------------------------------------------- write-back
 
     def _psa_billed_items(self):
@@ -68,26 +79,30 @@ class AccountMove(models.Model):
         # reading and marking the PSA items it bills needs no QTC rights.
         items_model = self.env["qtc.psa.item"].sudo()
         found = dict.fromkeys(self, items_model)
-        timesheets = (
-            self.env["account.analytic.line"]
-            .sudo()
-            .search(
-                [
-                    ("timesheet_invoice_id", "in", self.ids),
-                    ("psa_item_id", "!=", False),
-                ]
+        # One query for the time items of every invoice (the ORM walk from each
+        # timesheet to its item cost a millisecond per item).
+        self.env["account.analytic.line"].flush_model(["timesheet_invoice_id"])
+        items_model.flush_model(["analytic_line_id", "kind"])
+        rows = self.env.execute_query(
+            SQL(
+                """
+                SELECT aal.timesheet_invoice_id, array_agg(i.id ORDER BY i.id)
+                  FROM qtc_psa_item i
+                  JOIN account_analytic_line aal ON aal.id = i.analytic_line_id
+                 WHERE aal.timesheet_invoice_id = ANY(%s) AND i.kind = %s
+                 GROUP BY aal.timesheet_invoice_id
+                """,
+                self.ids,
+                wi.KIND_TIME,
             )
         )
-        for timesheet in timesheets:
-            invoice = timesheet.timesheet_invoice_id
-            found[invoice] |= timesheet.psa_item_id.filtered(
-                lambda item: item.kind == wi.KIND_TIME
-            )
+        for invoice_id, item_ids in rows:
+            found[self.browse(invoice_id)] = items_model.browse(item_ids)
         lines = self.sudo().invoice_line_ids.filtered(
             lambda line: line.sale_line_ids and line.quantity > 0
         )
         if not lines:
-            return found
+            return self._psa_share_prefetch(found)
         sale_items = items_model.search(
             [
                 ("sale_line_id", "in", lines.sale_line_ids.ids),
@@ -124,7 +139,18 @@ class AccountMove(models.Model):
                     )
                 )
                 found[invoice] |= milestones[:units]
-        return found
+        return self._psa_share_prefetch(found)
+
+    @staticmethod
+    def _psa_share_prefetch(found):
+        """The same item sets, sharing one prefetch set: reading their fields
+        later costs one query for all invoices, not one per invoice."""
+        every_item = tuple(
+            item_id for items in found.values() for item_id in items._ids
+        )
+        return {
+            invoice: items.with_prefetch(every_item) for invoice, items in found.items()
+        }
 
     def _psa_billing_changed(self, state):
         """Record on the items each invoice bills that it was ``state`` (posted,
@@ -162,6 +188,9 @@ class AccountMove(models.Model):
                 to_send[invoice] = by_backend
         if not to_send:
             return
+        # Flush once here: each enqueue flushes, and the first one would
+        # otherwise carry every computation the posting left pending.
+        self.env.flush_all()
         revisions = self.browse(
             [invoice.id for invoice in to_send]
         )._psa_next_writeback_revisions()

@@ -1,12 +1,13 @@
 import json
 import logging
 from datetime import UTC, datetime
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from odoo import _, api, fields, models
 from odoo.addons.qtc_connector_base.exceptions import BusinessError
 from odoo.addons.qtc_connector_base.lib import signature
 from odoo.addons.qtc_connector_base.models.qtc_backend import InboundEvent
+from odoo.exceptions import ValidationError
 from odoo.tools import split_every
 
 from .. import const
@@ -329,6 +330,21 @@ class QtcBackend(models.Model):
         )
 
     # ---------------------------------------------------- billing write-back
+
+    @api.constrains("psa_push_billing_url")
+    def _check_psa_push_billing_url(self):
+        for backend in self:
+            url = (backend.psa_push_billing_url or "").strip()
+            if not url:
+                continue
+            parts = urlsplit(url)
+            if parts.scheme not in ("https", "http") or not parts.hostname:
+                raise ValidationError(
+                    _(
+                        "The billing callback URL must be an http(s) URL with a "
+                        "host, e.g. https://psa.example.com/hooks/odoo-billing."
+                    )
+                )
 
     def _psa_writes_billing_back(self):
         """True when invoices billing this backend's items are written back."""

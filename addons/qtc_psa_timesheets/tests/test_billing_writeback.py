@@ -6,6 +6,7 @@ import responses
 from odoo import fields
 from odoo.addons.qtc_connector_base.lib import signature
 from odoo.addons.qtc_connector_base.tests.common import TEST_SECRET
+from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
 from .common import PsaCase
@@ -287,6 +288,31 @@ class TestBillingWriteBack(PsaCase):
             (invoice_2.name, "posted"),
         )
         self.assertEqual(self.item_record("TE-1").billed_invoice_id, invoice_2)
+
+    def test_deleting_a_reset_invoice_sends_state_cancel(self):
+        responses.add(responses.POST, CALLBACK, json={})
+        invoice = self.push_and_invoice()
+        number = invoice.name
+        self.run_jobs()
+        invoice.button_draft()
+        self.assertEqual(len(self.writeback_jobs()), 1)  # a draft tells nothing
+        invoice.unlink()
+        self.run_jobs()
+        self.assertEqual(self.writeback_jobs().mapped("state"), ["done", "done"])
+        body = self.sent_body(responses.calls[-1])
+        self.assertEqual(
+            (body["invoice"]["number"], body["invoice"]["state"]), (number, "cancel")
+        )
+        self.assertEqual(len(body["items"]), 3)
+        item = self.item_record("TE-1")
+        self.assertEqual(item.billed_state, "cancel")
+        self.assertFalse(item.billed_invoice_id)
+
+    def test_callback_url_must_be_http(self):
+        with self.assertRaises(ValidationError):
+            self.backend.psa_push_billing_url = "ftp://psa.example.com/billing"
+        with self.assertRaises(ValidationError):
+            self.backend.psa_push_billing_url = "https://"
 
     def test_cancelling_a_never_posted_draft_sends_nothing(self):
         self.push(self.time_item())
