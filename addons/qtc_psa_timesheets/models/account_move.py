@@ -175,32 +175,28 @@ class AccountMove(models.Model):
                 )
             )
             billed = items.grouped("billed_invoice_id")
-        billed = {invoice: items for invoice, items in billed.items() if items}
-        to_send = {}
-        for invoice, items in billed.items():
-            items.write({"billed_invoice_id": invoice.id, "billed_state": state})
-            by_backend = {
-                backend: backend_items
-                for backend, backend_items in items.grouped("backend_id").items()
-                if backend._psa_writes_billing_back()
-            }
-            if by_backend:
-                to_send[invoice] = by_backend
-        if not to_send:
-            return
+        # (invoice, its items of one backend, the backend if it is told)
+        plan = [
+            (invoice, backend_items, backend._psa_writes_billing_back() and backend)
+            for invoice, items in billed.items()
+            if items
+            for backend, backend_items in items.grouped("backend_id").items()
+        ]
+        senders = self.browse(
+            sorted({invoice.id for invoice, _i, told in plan if told})
+        )
+        revisions = senders._psa_next_writeback_revisions() if senders else {}
         # Flush once here: each enqueue flushes, and the first one would
         # otherwise carry every computation the posting left pending.
         self.env.flush_all()
-        revisions = self.browse(
-            [invoice.id for invoice in to_send]
-        )._psa_next_writeback_revisions()
         # The write-back is the system's, not the user's: its job runs as the
         # superuser (an accountant posting an invoice has no QTC rights).
         jobs = self.env["qtc.job"].with_user(SUPERUSER_ID)
-        linked = []
-        for invoice, by_backend in to_send.items():
-            key = billing.idempotency_key(invoice.id, state, revisions[invoice.id])
-            for backend, items in by_backend.items():
+        outcomes = []
+        for invoice, items, backend in plan:
+            job = jobs
+            if backend:
+                key = billing.idempotency_key(invoice.id, state, revisions[invoice.id])
                 body = billing.callback_body(
                     invoice.name,
                     invoice.invoice_date,
@@ -219,9 +215,18 @@ class AccountMove(models.Model):
                     backend=backend,
                     identity_key=f"psa:billing:{backend.id}:{key}",
                 )
-                linked.append((items, job))
-        for items, job in linked:
-            items.write({"writeback_job_id": job.id})
+            outcomes.append((items, invoice, job))
+        # One write per invoice and backend, after the enqueues (whose flushes
+        # would otherwise write each group separately): updating the items is
+        # the costly part of this step.
+        for items, invoice, job in outcomes:
+            items.write(
+                {
+                    "billed_invoice_id": invoice.id,
+                    "billed_state": state,
+                    "writeback_job_id": job.id,
+                }
+            )
 
     def _psa_next_writeback_revisions(self):
         """Count one more write-back on each invoice, in one statement.
