@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -276,24 +277,15 @@ _FROM_RE = re.compile(r"\bFROM\s+(\w+)", re.IGNORECASE)
 _ID_RE = re.compile(r"\bId\s*=\s*'(\w+)'")
 
 
-class SalesforceStandIn:
-    """The Salesforce REST endpoints the connector calls, on 127.0.0.1 over
-    HTTPS, serving the opportunities and accounts it is given.
+class StandIn:
+    """A loopback HTTPS JSON server: ``fail_for(seconds)`` answers 503 to every
+    call until then; ``calls`` counts requests by kind. Subclasses route
+    requests in ``_route(handler, path, body)``."""
 
-    ``fail_for(seconds)`` answers 503 to every call until then;
-    ``delay[record id] = seconds`` holds the answer of a query for that record.
-    ``calls`` counts requests by kind (``token``, ``query``, ``writeback``,
-    ``limits``, ``503``).
-    """
-
-    def __init__(self, port, tls_files, org_id):
+    def __init__(self, port, tls_files):
         self.port = port
-        self.org_id = org_id
         self.instance_url = f"https://127.0.0.1:{port}"
-        self.records = {}
-        self.delay = {}
         self.calls = {}
-        self.written = []
         self._fail_until = 0.0
         self._lock = threading.Lock()
         standin = self
@@ -307,7 +299,7 @@ class SalesforceStandIn:
             def do_POST(self):
                 standin._serve(self)
 
-            do_GET = do_PATCH = do_POST
+            do_GET = do_PATCH = do_DELETE = do_POST
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
@@ -324,13 +316,6 @@ class SalesforceStandIn:
         self.server.shutdown()
         self.server.server_close()
 
-    def add(self, record):
-        """Serve ``record`` (an Opportunity with its Account, or an Account)."""
-        with self._lock:
-            self.records[record["Id"]] = record
-            if isinstance(record.get("Account"), dict):
-                self.records.setdefault(record["Account"]["Id"], record["Account"])
-
     def fail_for(self, seconds):
         self._fail_until = time.monotonic() + seconds
 
@@ -344,14 +329,47 @@ class SalesforceStandIn:
     def _serve(self, handler):
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
-        path = urlsplit(handler.path)
         if self.failing():
             self._count("503")
-            return self._answer(
-                handler,
-                503,
-                [{"errorCode": "SERVER_UNAVAILABLE", "message": "stand-in outage"}],
-            )
+            return self._answer(handler, 503, self.outage_body)
+        return self._route(handler, urlsplit(handler.path), body)
+
+    outage_body = {"error": "stand-in outage"}
+
+    def _answer(self, handler, status, body, headers=()):
+        data = json.dumps(body).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        for name, value in headers:
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(data)
+
+
+class SalesforceStandIn(StandIn):
+    """The Salesforce REST endpoints the connector calls (token, SOQL query,
+    sObject Collections, limits), serving the opportunities and accounts it is
+    given. ``delay[record id] = seconds`` holds the answer of a query for that
+    record."""
+
+    outage_body = [{"errorCode": "SERVER_UNAVAILABLE", "message": "stand-in outage"}]
+
+    def __init__(self, port, tls_files, org_id):
+        super().__init__(port, tls_files)
+        self.org_id = org_id
+        self.records = {}
+        self.delay = {}
+        self.written = []
+
+    def add(self, record):
+        """Serve ``record`` (an Opportunity with its Account, or an Account)."""
+        with self._lock:
+            self.records[record["Id"]] = record
+            if isinstance(record.get("Account"), dict):
+                self.records.setdefault(record["Account"]["Id"], record["Account"])
+
+    def _route(self, handler, path, body):
         if path.path == "/services/oauth2/token" and handler.command == "POST":
             self._count("token")
             return self._answer(
@@ -415,14 +433,74 @@ class SalesforceStandIn:
         page = {"totalSize": len(records), "done": True, "records": records}
         return self._answer(handler, 200, page)
 
-    def _answer(self, handler, status, body):
-        data = json.dumps(body).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        handler.send_header("Sforce-Limit-Info", "api-usage=10/100000")
-        handler.end_headers()
-        handler.wfile.write(data)
+    def _answer(self, handler, status, body, headers=()):
+        usage = ("Sforce-Limit-Info", "api-usage=10/100000")
+        super()._answer(handler, status, body, (*headers, usage))
+
+
+class AvaTaxStandIn(StandIn):
+    """The AvaTax REST calls the tax connector makes: ``transactions/create``
+    (quote, or commit with ``"commit": true``), ``void``, ``utilities/ping``.
+    Every line is taxed at ``rate``. ``commits[code]`` counts the committed
+    creations of each document code."""
+
+    def __init__(self, port, tls_files, rate="0.0500"):
+        super().__init__(port, tls_files)
+        self.rate = Decimal(rate)
+        self.commits = {}
+        self._ids = itertools.count(1)
+
+    outage_body = {"error": {"code": "ServiceUnavailable", "message": "stand-in"}}
+
+    def _route(self, handler, path, body):
+        if path.path == "/api/v2/utilities/ping":
+            self._count("ping")
+            return self._answer(handler, 200, {"authenticated": True, "version": "x"})
+        if path.path.endswith("/void"):
+            self._count("void")
+            return self._answer(handler, 200, {"status": "Cancelled"})
+        if path.path == "/api/v2/transactions/create":
+            request_body = json.loads(body or b"{}")
+            commit = bool(request_body.get("commit"))
+            self._count("commit" if commit else "quote")
+            lines = []
+            total = Decimal(0)
+            for line in request_body.get("lines") or []:
+                tax = (Decimal(str(line.get("amount") or 0)) * self.rate).quantize(
+                    Decimal("0.01")
+                )
+                total += tax
+                lines.append(
+                    {
+                        "lineNumber": line.get("number"),
+                        "tax": float(tax),
+                        "details": [
+                            {
+                                "jurisName": "STAND-IN STATE",
+                                "jurisdictionType": "State",
+                                "rate": float(self.rate),
+                                "tax": float(tax),
+                            }
+                        ],
+                    }
+                )
+            code = request_body.get("code") or f"quote-{next(self._ids)}"
+            if commit:
+                with self._lock:
+                    self.commits[code] = self.commits.get(code, 0) + 1
+            return self._answer(
+                handler,
+                201,
+                {
+                    "id": next(self._ids),
+                    "code": code,
+                    "status": "Committed" if commit else "Saved",
+                    "totalTax": float(total),
+                    "lines": lines,
+                },
+            )
+        self._count("404")
+        return self._answer(handler, 404, {"error": {"code": "NotFound"}})
 
 
 def _attributes(sobject, record_id):
@@ -567,7 +645,7 @@ def database_exists(db):
         return bool(cr.fetchone())
 
 
-def create_database(db, key, modules, log_path):
+def create_database(db, key, modules, log_path, extra_addons=()):
     """Drop ``db`` and create it with ``modules`` and the demo data."""
     env = odoo_env(key)
     subprocess.run(
@@ -585,7 +663,7 @@ def create_database(db, key, modules, log_path):
                 "-d",
                 db,
                 "--addons-path",
-                odoo_addons_path(),
+                odoo_addons_path(extra_addons),
                 "-i",
                 modules,
                 "--stop-after-init",
@@ -616,7 +694,18 @@ class OdooServer:
     workers, cron workers (running the job queue's worker crons) and the
     websocket process. The master replaces a worker that dies."""
 
-    def __init__(self, db, port, key, *, workers=2, cron_threads=2, ca_bundle=None):
+    def __init__(
+        self,
+        db,
+        port,
+        key,
+        *,
+        workers=2,
+        cron_threads=2,
+        ca_bundle=None,
+        extra_addons=(),
+        extra_env=None,
+    ):
         self.db = db
         self.port = port
         self.log_path = STATE_DIR / f"e2e-server-{port}.log"
@@ -629,7 +718,7 @@ class OdooServer:
                 "-d",
                 db,
                 "--addons-path",
-                odoo_addons_path(),
+                odoo_addons_path(extra_addons),
                 "--workers",
                 str(workers),
                 "--max-cron-threads",
@@ -647,7 +736,7 @@ class OdooServer:
                 "--limit-time-cpu",
                 "300",
             ],
-            env=odoo_env(key, ca_bundle),
+            env={**odoo_env(key, ca_bundle), **(extra_env or {})},
             cwd="/",
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -2,7 +2,8 @@
 """Fault suite: the QTC addons under failures, against a real Odoo server.
 
     python3 tests/fault/run_faults.py [--full] [--kills N] [--outage S]
-                                      [--only kill9,pgterm,redelivery,outage,hostile]
+                                      [--only kill9,pgterm,redelivery,outage,
+                                              taxoutage,hostile]
                                       [--db qtc_fault] [--port 8189] [--reuse-db]
                                       [--keep-db]
 
@@ -31,6 +32,12 @@ redelivery  one engagement's messages (Salesforce, PSA with versions and a
 outage      the Salesforce stand-in answers 503 for a while: the opportunity
             waits (retried with backoff) and becomes its order after the
             recovery, while PSA pushes sent during the outage are applied.
+taxoutage   an AvaTax stand-in answers 503 for a while: invoices confirmed on
+            it wait in draft (taxes pending, policy hold) and are posted and
+            committed once when it recovers, while rate-table invoices post.
+            (AvaTax's address is fixed per environment: the test-only addon
+            ``tests/fault/addons/qtc_fault_avatax`` points the sandbox address
+            at the stand-in.)
 hostile     malformed and hostile requests on every QTC controller (fuzzed
             and huge bodies, wrong content types, SQL and XML injection, XML
             entity bombs, bad and replayed signatures, wrong tokens): every
@@ -74,7 +81,12 @@ KEY = (
     os.environ.get("QTC_ENCRYPTION_KEY")
     or "ZmF1bHQta2V5LWZvci1xdGMtZmF1bHQtc3VpdGUtMDA="
 )
-MODULES = "qtc_connector_base,qtc_salesforce,qtc_psa_timesheets,qtc_stripe,qtc_tax"
+MODULES = (
+    "qtc_connector_base,qtc_salesforce,qtc_psa_timesheets,qtc_stripe,qtc_tax,"
+    "qtc_fault_avatax"
+)
+# Test-only addons of the suite (never installed with the product).
+FAULT_ADDONS = (Path(__file__).resolve().parent / "addons",)
 
 
 def sf_id(prefix, *parts):
@@ -146,7 +158,7 @@ class Recovery:
                 "-c",
                 RECOVER_SCRIPT,
                 db,
-                harness.odoo_addons_path(),
+                harness.odoo_addons_path(FAULT_ADDONS),
                 str(seconds),
             ],
             env=harness.odoo_env(KEY),
@@ -878,6 +890,115 @@ class Suite:
         )
         return row
 
+    # ------------------------------------------------------- tax outage
+
+    def scenario_taxoutage(self):
+        row = Row("tax engine 503 for a while")
+        avatax = self.avatax
+        partner = self.partner_id()
+        backend = self.rpc.search_read(
+            "qtc.backend", [("name", "=", "AvaTax stand-in (fault suite)")], ["id"]
+        )
+        if backend:
+            backend_id = backend[0]["id"]
+        else:
+            backend_id = self.rpc(
+                "qtc.backend",
+                "create",
+                {
+                    "name": "AvaTax stand-in (fault suite)",
+                    "provider": "avatax",
+                    "environment": "sandbox",
+                    "state": "active",
+                    "sequence": 1000,  # the rate table stays the default engine
+                    "avatax_account_id": "1100000000",
+                    "avatax_license_key": "fault-suite-license",
+                    "avatax_company_code": "DEFAULT",
+                    "tax_outage_policy": "hold",
+                },
+            )
+        outage = self.args.outage
+        avatax.fail_for(outage)
+        began = time.monotonic()
+        held = []
+        for n in range(self.args.tax_invoices):
+            move_id = self.rpc(
+                "account.move",
+                "create",
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": partner,
+                    "tax_backend_id": backend_id,
+                    "invoice_line_ids": [
+                        (
+                            0,
+                            0,
+                            {
+                                "name": f"F{self.tag} taxed {n}",
+                                "quantity": 1,
+                                "price_unit": 200 + n,
+                                "tax_ids": [(6, 0, [])],
+                            },
+                        )
+                    ],
+                },
+            )
+            self.rpc("account.move", "action_post", [move_id])
+            held.append(move_id)
+        during = self.rpc("account.move", "read", held, ["state", "tax_state"])
+        # Other billing goes on meanwhile: invoices on the rate table post.
+        others = self.create_invoices(partner, 2, f"F{self.tag} untouched")
+        others_at = time.monotonic() - began
+
+        def all_posted():
+            rows = self.rpc(
+                "account.move", "read", held, ["state", "tax_state", "name"]
+            )
+            return rows if all(r["state"] == "posted" for r in rows) else None
+
+        try:
+            final = wait_until(
+                all_posted, outage + 400, 2.0, "the held invoices to be posted"
+            )
+        except TimeoutError:
+            final = self.rpc(
+                "account.move", "read", held, ["state", "tax_state", "name"]
+            )
+        posted_at = time.monotonic() - began
+        self.settle(self.args.settle_timeout)
+        final = self.rpc("account.move", "read", held, ["state", "tax_state", "name"])
+        commits = {
+            name: avatax.commits.get(name, 0) for name in (r["name"] for r in final)
+        }
+        row.sent = len(held)
+        row.applied = sum(
+            1 for r in final if r["state"] == "posted" and r["tax_state"] == "committed"
+        )
+        row.lost = len(held) - row.applied
+        row.duplicates = sum(max(0, c - 1) for c in commits.values())
+        row.check(
+            all(r["state"] == "draft" and r["tax_state"] == "pending" for r in during),
+            f"during the outage the invoices were {during}",
+        )
+        row.check(
+            len(others) == 2 and others_at < outage,
+            f"other invoices posted {len(others)} of 2 at {others_at:.0f} s "
+            f"(outage {outage:.0f} s)",
+        )
+        row.check(
+            all(c == 1 for c in commits.values()),
+            f"engine commits per invoice: {commits}",
+        )
+        row.notes.append(
+            f"AvaTax stand-in answered 503 to {avatax.calls.get('503', 0)} call(s) "
+            f"for {outage:.0f} s: {len(held)} invoices held in draft (taxes pending), "
+            f"2 rate-table invoices posted meanwhile ({others_at:.0f} s); the held "
+            f"ones were posted {posted_at:.0f} s after the outage began (the "
+            "engine's first retry waits 60 s); engine commits per invoice: "
+            f"{sorted(commits.values())}"
+        )
+        return row
+
     # ---------------------------------------------------------- hostile
 
     def scenario_hostile(self):
@@ -1210,7 +1331,7 @@ def configure_psa_channel(rpc, backend_id):
 
 # --------------------------------------------------------------------- main
 
-SCENARIOS = ("kill9", "pgterm", "redelivery", "outage", "hostile")
+SCENARIOS = ("kill9", "pgterm", "redelivery", "outage", "taxoutage", "hostile")
 
 
 def print_table(rows):
@@ -1256,6 +1377,7 @@ def main():
     parser.add_argument("--fuzz", type=int)
     parser.add_argument("--redelivery-items", type=int)
     parser.add_argument("--redelivery-payments", type=int)
+    parser.add_argument("--tax-invoices", type=int)
     parser.add_argument("--settle-timeout", type=float, default=420)
     parser.add_argument("--only", help="comma-separated: " + ",".join(SCENARIOS))
     parser.add_argument("--reuse-db", action="store_true")
@@ -1274,6 +1396,7 @@ def main():
         "fuzz": (4, 25),
         "redelivery_items": (6, 24),
         "redelivery_payments": (2, 8),
+        "tax_invoices": (2, 6),
     }
     for name, (small, full) in sizes.items():
         if getattr(args, name) is None:
@@ -1288,14 +1411,29 @@ def main():
     if not (args.reuse_db and harness.database_exists(args.db)):
         print(f"creating database {args.db} ({MODULES}, demo data) ...", flush=True)
         harness.create_database(
-            args.db, KEY, MODULES, harness.STATE_DIR / f"fault-install-{args.db}.log"
+            args.db,
+            KEY,
+            MODULES,
+            harness.STATE_DIR / f"fault-install-{args.db}.log",
+            FAULT_ADDONS,
         )
         print(f"  installed in {time.monotonic() - began:.0f} s", flush=True)
     tls = harness.make_tls_files()
     rows = []
-    server = harness.OdooServer(args.db, args.port, KEY, ca_bundle=tls["bundle"])
+    avatax_port = standin_port + 1
+    server = harness.OdooServer(
+        args.db,
+        args.port,
+        KEY,
+        ca_bundle=tls["bundle"],
+        extra_addons=FAULT_ADDONS,
+        extra_env={"QTC_FAULT_AVATAX_URL": f"https://127.0.0.1:{avatax_port}"},
+    )
     try:
-        with harness.SalesforceStandIn(standin_port, tls, "") as standin:
+        with (
+            harness.SalesforceStandIn(standin_port, tls, "") as standin,
+            harness.AvaTaxStandIn(avatax_port, tls) as avatax,
+        ):
             rpc = Rpc(server.url, args.db)
             demo = demo_mod.Demo(rpc, standin, timeout=args.settle_timeout, out=print)
             standin.org_id = demo.org_id
@@ -1305,6 +1443,7 @@ def main():
             reached = demo_mod.play(demo)
             suite = Suite(args, server, standin, rpc, demo)
             suite.reached = reached
+            suite.avatax = avatax
             for name in only:
                 print(f"\n== scenario {name}", flush=True)
                 started = time.monotonic()
