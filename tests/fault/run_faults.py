@@ -297,13 +297,13 @@ class Suite:
         )
         return {row[0]: (row[1], row[2]) for row in rows}
 
-    def payment_count_for_amount(self, partner_id, amount):
+    def payments_for_intent(self, intent_id):
+        """Payments recorded for one PaymentIntent, reconciled or not (the
+        connector names the intent in the payment's memo)."""
         return sql(
             self.db,
-            "SELECT count(*) FROM account_payment p JOIN account_move m "
-            "ON m.id = p.move_id WHERE p.partner_id = %s "
-            "AND abs(p.amount - %s) < 0.005",
-            (partner_id, amount),
+            "SELECT count(*) FROM account_payment WHERE memo LIKE %s",
+            (f"%{intent_id}%",),
         )[0][0]
 
     def timesheets_named(self, names):
@@ -427,11 +427,9 @@ class Suite:
         pay_lost = 0
         for invoice in ledger_payments:
             state, count = pay.get(invoice["id"], (None, 0))
-            amount_count = self.payment_count_for_amount(
-                partner, invoice["amount_total"]
-            )
-            pay_dups += max(0, count - 1) + max(0, amount_count - 1)
-            pay_lost += state not in ("paid", "in_payment") or not count
+            recorded = self.payments_for_intent(f"pi_f{self.tag}_{invoice['id']}")
+            pay_dups += max(0, count - 1) + max(0, recorded - 1)
+            pay_lost += not recorded or not count or state not in ("paid", "in_payment")
         row.sent = len(ledger_items) + len(ledger_payments)
         row.applied = len(found) + sum(
             1 for inv in ledger_payments if pay.get(inv["id"], (None, 0))[1]
