@@ -283,7 +283,11 @@ class QtcPsaItem(models.Model):
                 str(exc), category="data", records=[(self._name, record.id)]
             ) from None
         key = wi.idempotency_key(item)
-        if action in (rules.Action.NOOP, rules.Action.STALE):
+        # A withdrawal that overtakes the approval it withdraws changes nothing,
+        # but is kept: the approval, arriving later with an older version, is
+        # then recognised as stale instead of creating the timesheet.
+        remember = rules.is_early_withdrawal(previous, item)
+        if action in (rules.Action.NOOP, rules.Action.STALE) and not remember:
             note = (
                 _("older than the applied delivery")
                 if action == rules.Action.STALE
@@ -309,7 +313,9 @@ class QtcPsaItem(models.Model):
             wi.KIND_EXPENSE: record._psa_apply_expense,
             wi.KIND_MILESTONE: record._psa_apply_milestone,
         }[item.kind]
-        if action == rules.Action.REMOVE or item.status == wi.STATUS_WITHDRAWN:
+        if remember:
+            outcome = _("withdrawal kept (it arrived before its approval)")
+        elif action == rules.Action.REMOVE or item.status == wi.STATUS_WITHDRAWN:
             outcome = record._psa_remove()
         elif previous and previous.invoiced:
             # Only fields that do not change the invoice differ (correction_action).
