@@ -48,9 +48,10 @@ hostile     malformed and hostile requests on every QTC controller (fuzzed
 A summary table (scenario, events sent, applied, duplicates, lost, 5xx) ends
 the run; the exit status is non-zero when a scenario failed. A killed cron
 worker's job is taken back by the base's recovery (``_qtc_recover_stale``:
-stale heartbeat and its advisory lock free): during the load by the product's
-own cron (every 2 minutes, 120 s threshold), and while a scenario drains the
-queue at its end also by the suite, every few seconds with a 15 s threshold.
+stale heartbeat and its advisory lock free): during the load by the product
+itself (busy job workers look every 10 s, the recovery cron every minute, 30 s
+heartbeat threshold), and while a scenario drains the queue at its end also by
+the suite, every few seconds with a 15 s threshold.
 Throughput is printed twice: requests acknowledged (the webhook side) and time
 items applied (the job side, which waits for that recovery after a mid-job
 kill).
