@@ -52,6 +52,9 @@ from .lib import mapper, matching
 
 _logger = logging.getLogger(__name__)
 
+# Odoo's unique index on posted entry numbers per journal.
+MOVE_NUMBER_CONSTRAINT = "account_move_unique_name"
+
 # Other ready jobs of the backend, locked for this transaction. A job whose row
 # another transaction changed or locked after this transaction's snapshot has
 # an ``xmax`` not older than the snapshot's oldest running transaction: locking
@@ -265,6 +268,21 @@ class StripeBatch:
                     outcomes.update(self._apply_bulk(bulk))
             except psycopg2.OperationalError:
                 raise
+            except psycopg2.errors.UniqueViolation as error:
+                if error.diag.constraint_name != MOVE_NUMBER_CONSTRAINT:
+                    raise
+                # Another transaction posted entries in the Stripe journal
+                # meanwhile and took the numbers this snapshot computed: one by
+                # one would collide the same way. Retry the whole batch soon
+                # (a job channel of capacity 1 avoids this, see CONFIGURE).
+                raise RetryableError(
+                    _(
+                        "Another transaction numbered entries in journal %s "
+                        "meanwhile; the batch is applied again.",
+                        self.backend.stripe_journal_id.display_name,
+                    ),
+                    delay=const.NUMBERING_RETRY_SECONDS,
+                ) from None
             except Exception:
                 _logger.warning(
                     "backend %s: bulk apply of %s payments refused; applying "

@@ -50,3 +50,6 @@ WAIT_MAX_SECONDS = 1800
 # per-transaction and per-call costs are shared, small enough that a batch
 # commits within seconds and a rolled-back one costs little.
 BATCH_SIZE = 100
+# A batch whose entry numbers another transaction took meanwhile is applied
+# again after about this long (with a channel of capacity 1 it never happens).
+NUMBERING_RETRY_SECONDS = 5

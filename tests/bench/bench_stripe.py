@@ -130,6 +130,12 @@ with registry.cursor() as cr:
         }
     )
     backend._qtc_set_secret("webhook_secret", sys.argv[1])
+    capacity = int(sys.argv[2])
+    channel = env["qtc.job.channel"].search([("name", "=", "stripe bench")]) or env[
+        "qtc.job.channel"
+    ].create({"name": "stripe bench"})
+    channel.capacity = capacity
+    backend.job_channel_id = channel
     print(json.dumps({"backend": backend.id, "journal": journal.id,
                       "currency": company.currency_id.name,
                       "chart": company.chart_template}))
@@ -279,8 +285,130 @@ print(len(ids), began, ended, odoo.sql_db.sql_counter - before, ended - began,
 """
 
 
-def configure(db):
-    out = run_odoo_script(db, CONFIGURE_SCRIPT, SECRET)
+PROBE_SCRIPT = """
+# Per-event cost in ONE process and ONE transaction (rolled back), four ways on
+# fresh invoices of the same kind: the connector's batched path (the first job
+# takes the others), its single path (batch size 1: one event per job), a bare
+# payment create + post + reconcile one by one, and the same bare work batched.
+import json as _json
+from unittest.mock import patch
+import odoo.sql_db
+from odoo.addons.qtc_connector_base.models.qtc_backend import InboundEvent
+from odoo.addons.qtc_stripe import const
+from odoo.addons.qtc_stripe.tests.unit.stripe_fixtures import load, make_event
+
+size, backend_id, journal_id = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+out = {}
+with registry.cursor() as cr:
+    env = api.Environment(cr, SUPERUSER_ID, {})
+    backend = env["qtc.backend"].browse(backend_id)
+    partners = env["res.partner"].create(
+        [{"name": f"Probe customer {n}"} for n in range(size)])
+    stamp = int(time.time())
+
+    def invoices():
+        moves = env["account.move"].create([{
+            "move_type": "out_invoice",
+            "partner_id": partner.id,
+            "invoice_line_ids": [(0, 0, {
+                "name": "Probe", "quantity": 1, "price_unit": 10 + n,
+                "tax_ids": [(6, 0, [])],
+            })],
+        } for n, partner in enumerate(partners)])
+        moves.action_post()
+        env.flush_all()
+        return moves
+
+    def measure(way, work):
+        env.flush_all()
+        env.invalidate_all()
+        before, began = odoo.sql_db.sql_counter, time.perf_counter()
+        work()
+        env.flush_all()
+        out[way] = ((odoo.sql_db.sql_counter - before) / size,
+                    1000 * (time.perf_counter() - began) / size)
+
+    def events_for(moves, way):
+        bodies = []
+        for n, move in enumerate(moves):
+            intent = load("payment_intent")
+            minor = round(move.amount_total * 100)
+            intent.update(id=f"pi_probe_{way}_{stamp}_{n}", status="succeeded",
+                          amount=minor, amount_received=minor,
+                          currency=move.currency_id.name.lower(), customer=None,
+                          latest_charge=f"ch_probe_{way}_{stamp}_{n}",
+                          metadata={"odoo_invoice": move.name}, created=stamp,
+                          canceled_at=None, last_payment_error=None)
+            event = make_event("payment_intent.succeeded", intent,
+                               event_id=f"evt_probe_{way}_{stamp}_{n}", created=stamp)
+            bodies.append(InboundEvent(event["id"], event["type"], _json.dumps(event)))
+        return bodies
+
+    def run_events(moves, way):
+        backend._qtc_store_events(events_for(moves, way))
+        env.flush_all()
+        ran = env["qtc.job"]._qtc_run_pending_inline(limit=10 * size)
+        paid = sum(1 for move in moves if move.payment_state in ("paid", "in_payment"))
+        assert paid == size, (way, paid, ran)
+
+    def bare(moves, batch):
+        values = [{
+            "payment_type": "inbound", "partner_type": "customer",
+            "partner_id": move.commercial_partner_id.id,
+            "amount": move.amount_residual, "currency_id": move.currency_id.id,
+            "journal_id": journal_id, "memo": "probe",
+        } for move in moves]
+
+        def lines(payment, move):
+            return (payment.move_id.line_ids + move.line_ids).filtered(
+                lambda line: line.account_id.account_type == "asset_receivable"
+                and not line.reconciled)
+
+        if batch:
+            payments = env["account.payment"].create(values)
+            payments.action_post()
+            env["account.move.line"]._reconcile_plan(
+                [lines(p, m) for p, m in zip(payments, moves)])
+        else:
+            for value, move in zip(values, moves):
+                payment = env["account.payment"].create(value)
+                payment.action_post()
+                lines(payment, move).reconcile()
+
+    moves = invoices()
+    measure("batched", lambda: run_events(moves, "batched"))
+    moves = invoices()
+    with patch.object(const, "BATCH_SIZE", 1):
+        measure("single", lambda: run_events(moves, "single"))
+    moves = invoices()
+    measure("bare", lambda: bare(moves, False))
+    moves = invoices()
+    measure("bare_batched", lambda: bare(moves, True))
+    cr.rollback()
+print(_json.dumps(out))
+"""
+
+
+def probe(db, setup, size):
+    """Queries and ms per event in one process and transaction, four ways."""
+    out = run_odoo_script(
+        db, PROBE_SCRIPT, size, setup["backend"], setup["journal"], timeout=1800
+    )
+    figures = json.loads(out.strip().splitlines()[-1])
+    words = {
+        "batched": "connector, batched path (one job takes the others)",
+        "single": "connector, one event per job (batch size 1)",
+        "bare": "bare create + post + reconcile, one by one",
+        "bare_batched": "bare create + post + reconcile, batched",
+    }
+    print(f"\n== one process, one transaction (rolled back), {size} events per way")
+    for way, (queries, ms) in figures.items():
+        print(f"  {words[way]}: {queries:.1f} queries and {ms:.1f} ms per event")
+    return figures
+
+
+def configure(db, capacity):
+    out = run_odoo_script(db, CONFIGURE_SCRIPT, SECRET, capacity)
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -689,6 +817,23 @@ def main():
         "connector's const.BATCH_SIZE)",
     )
     parser.add_argument("--no-batched-baseline", action="store_true")
+    parser.add_argument(
+        "--probe",
+        type=int,
+        default=100,
+        help="events per way of the one-transaction probe (0: skip)",
+    )
+    parser.add_argument(
+        "--only-probe", action="store_true", help="skip the end-to-end runs"
+    )
+    parser.add_argument(
+        "--capacity",
+        type=int,
+        default=1,
+        help="capacity of the backend's job channel (0: unlimited; batches "
+        "posting in the one Stripe journal at once then collide on entry "
+        "numbers and retry)",
+    )
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument(
         "--overlap", action="store_true", help="apply while the POSTs come in"
@@ -703,16 +848,19 @@ def main():
     args = parser.parse_args()
     if not args.reuse_db:
         create_db(args.db)
-    setup = configure(args.db)
+    setup = configure(args.db, args.capacity)
     print(
-        f"backend {setup['backend']}, journal {setup['journal']}, currency "
+        f"backend {setup['backend']} (job channel capacity {args.capacity}), "
+        f"journal {setup['journal']}, currency "
         f"{setup['currency']}, chart {setup['chart']}",
         flush=True,
     )
     results = [
         bench_size(args.db, setup, args.port, int(size), args)
-        for size in args.sizes.split(",")
+        for size in ([] if args.only_probe else args.sizes.split(","))
     ]
+    if args.probe:
+        probe(args.db, setup, args.probe)
     print("\nSummary against the goals (noisy: 2 cores shared with other work)")
     for row in results:
         print(

@@ -10,6 +10,7 @@ import psycopg2
 from odoo import fields
 from odoo.addons.qtc_connector_base.models.qtc_backend import InboundEvent
 from odoo.tests import tagged
+from odoo.tools import mute_logger
 
 from .. import const
 from ..applier import StripeBatch
@@ -353,6 +354,45 @@ class TestStripeBatch(StripeCase):
             self.assertEqual(self.run_jobs(), 1)
         self.assertEqual(calls, [3, 1, 1, 1])
         self.assertEqual(events.mapped("state"), ["done"] * 3)
+        for invoice in invoices:
+            self.assert_paid_once(invoice)
+
+    def test_entry_numbers_taken_meanwhile_retry_the_whole_batch(self):
+        earlier = self.invoice(12.0)
+        self.apply(self.paying(earlier))
+        taken = self.assert_paid_once(earlier).move_id.name
+        invoices = [self.invoice(60.0 + n) for n in range(3)]
+        stored = self.store(*(self.paying(invoice) for invoice in invoices))
+        events = self.env["qtc.event"].browse(list(stored.values()))
+        original = type(self.backend)._stripe_reconcile_many
+
+        def colliding(backend, pairs):
+            # What a concurrent transaction posting in the same journal causes:
+            # a number this snapshot computed is already used by a posted entry.
+            backend.env.flush_all()
+            backend.env.cr.execute(
+                "UPDATE account_move SET name = %s WHERE id = %s",
+                (taken, pairs[0][0].move_id.id),
+            )
+            return original(backend, pairs)
+
+        with (
+            patch.object(type(self.backend), "_stripe_reconcile_many", colliding),
+            mute_logger("odoo.sql_db"),  # the refused statement is logged
+        ):
+            self.assertEqual(self.run_jobs(limit=1), 1)
+        jobs = self.jobs_of(events).sorted("id")
+        lead = jobs[0]
+        self.assertEqual((lead.state, lead.error_kind), ("pending", "transient"))
+        self.assertIn("numbered entries", lead.error_message)
+        self.assertGreater(lead.eta, fields.Datetime.now())
+        self.assertEqual(set(jobs[1:].mapped("state")), {"pending"})
+        self.assertEqual(len(self.stripe_payments()), 1, "nothing of the batch kept")
+        self.assertFalse(self.env["qtc.exception"].search([("job_id", "in", jobs.ids)]))
+
+        lead.write({"eta": fields.Datetime.now()})
+        self.run_jobs()
+        self.assertEqual(set(events.mapped("state")), {"done"})
         for invoice in invoices:
             self.assert_paid_once(invoice)
 
