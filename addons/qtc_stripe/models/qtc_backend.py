@@ -433,7 +433,8 @@ class QtcBackend(models.Model):
         if plan:
             self.env["account.move.line"]._reconcile_plan(plan)
         for payment, moves in pairs:
-            moves.matched_payment_ids += payment
+            if moves - payment.invoice_ids:
+                moves.matched_payment_ids += payment
 
     def _stripe_open_exception(self, error):
         """Open an exception for finance without failing the job (the job's
@@ -670,6 +671,9 @@ class QtcBackend(models.Model):
             "date": (change.created or change.event_created).date(),
             "memo": _("Stripe %s", change.payment_key),
             "payment_reference": change.payment_key,
+            # Linked from the start: one insert with the payment instead of a
+            # write on the invoice after reconciling.
+            "invoice_ids": [fields.Command.link(invoice.id)],
         }
 
     def _stripe_register_payment(self, change, invoice, currency):
