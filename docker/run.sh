@@ -288,6 +288,15 @@ run_local() {
             --stop-after-init --workers 0 --max-cron-threads 0 --log-level warn
     fi
 
+    # The demo driver (tests/e2e/demo.py) serves a Salesforce stand-in over
+    # HTTPS on 127.0.0.1 with a local CA: trust it in addition to the public
+    # roots (the bundle holds both), unless a bundle is already chosen.
+    if [ -z "${REQUESTS_CA_BUNDLE:-}" ] && [ -f "$ROOT/tests/e2e/harness.py" ]; then
+        REQUESTS_CA_BUNDLE="$(python3 "$ROOT/tests/e2e/harness.py" ca-bundle)" \
+            || die "could not create the demo stand-in's certificates"
+        export REQUESTS_CA_BUNDLE
+    fi
+
     echo "Odoo: http://localhost:$HTTP_PORT (database $DB; fresh demo database" \
         "login: admin / admin). Stop with Ctrl+C."
     exec python3 "$ROOT/docker/odoo_local.py" -d "$DB" --addons-path "$addons_path" \

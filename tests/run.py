@@ -8,13 +8,16 @@ Tiers, in order (settings in ``.odoo-ci.yml``):
 2. unit: the plain-module tests (``addons/*/tests/unit``, ``tests/unit``) under
    pytest, with Odoo made unimportable;
 3. odoo: a fresh database, every qtc addon installed, and every Odoo test of
-   the suite run by Odoo's own runner (``--test-enable --test-tags``).
+   the suite run by Odoo's own runner (``--test-enable --test-tags``);
+4. fault: the fault suite (``tests/fault/run_faults.py``) at its small default
+   size: a real Odoo server with two workers under load, workers killed,
+   connections terminated, redeliveries, an outage, hostile inputs.
 
-Where ``python3`` cannot import Odoo 18 the third tier is skipped with one clear
-line saying why; the first two still run. Exit status is non-zero when any tier
-that ran failed. The last line is ``total: N passed, N failed``.
+Where ``python3`` cannot import Odoo 18 the third and fourth tiers are skipped
+with one clear line saying why; the first two still run. Exit status is
+non-zero when any tier that ran failed. The last line is ``total: N passed, N failed``.
 
-Options: ``--only static|unit|odoo`` (repeatable), ``--keep-db`` keeps the test
+Options: ``--only static|unit|odoo|fault`` (repeatable), ``--keep-db`` keeps the test
 database for inspection, ``--db NAME`` names it, ``--tags`` narrows Odoo tests
 (Odoo's ``--test-tags`` syntax).
 """
@@ -339,15 +342,50 @@ def run_odoo(addons, config, args, tally):
     )
 
 
+# ---------------------------------------------------------------------- fault
+
+
+def run_fault(config, tally):
+    """The fault suite at its default (small) size, in its own database."""
+    print("== fault suite", flush=True)
+    ok, why = odoo_importable()
+    if not ok:
+        print(f"SKIPPED the fault tier: {why}.")
+        tally.lines.append(f"fault   skipped: {why}")
+        return
+    cmd = [
+        sys.executable,
+        str(ROOT / "tests" / "fault" / "run_faults.py"),
+        "--db",
+        str(config.get("fault_database", "qtc_fault")),
+        "--port",
+        str(config.get("fault_http_port", 8189)),
+    ]
+    started = time.monotonic()
+    proc = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "TZ": "UTC"}
+    )
+    out = proc.stdout + proc.stderr
+    print(out.rstrip())
+    rows = re.findall(r"^\S.{33} +\d+ +\d+ +\d+ +\d+ +\d+  (ok|FAILED)$", out, re.M)
+    passed = rows.count("ok")
+    failed = rows.count("FAILED")
+    if proc.returncode and not failed:
+        failed = 1  # the suite broke before its table
+    tally.add("fault", passed, failed, f"({time.monotonic() - started:.0f}s)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", action="append", choices=["static", "unit", "odoo"])
+    parser.add_argument(
+        "--only", action="append", choices=["static", "unit", "odoo", "fault"]
+    )
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--db")
     parser.add_argument("--tags")
     args = parser.parse_args()
-    tiers = args.only or ["static", "unit", "odoo"]
     config = load_config()
+    tiers = args.only or config.get("tiers") or ["static", "unit", "odoo", "fault"]
     addons = discover_addons(config)
     tally = Tally()
     if "static" in tiers:
@@ -356,6 +394,8 @@ def main():
         run_unit(tally)
     if "odoo" in tiers:
         run_odoo(addons, config, args, tally)
+    if "fault" in tiers:
+        run_fault(config, tally)
     print("== summary")
     for line in tally.lines:
         print(line)

@@ -21,6 +21,7 @@
         "views/qtc_value_map_views.xml",
         "views/qtc_exception_views.xml",
         "views/qtc_trace_views.xml",
+        "views/qtc_trace_step_views.xml",
         "wizards/qtc_exception_ignore_views.xml",
         "wizards/qtc_exception_replay_views.xml",
         "views/qtc_menus.xml",

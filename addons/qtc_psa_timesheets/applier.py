@@ -191,6 +191,7 @@ class BatchApplier:
         )
         record_of = {record.external_id: record for record in records}
         sequential, skipped, removals, applies = [], [], [], []
+        early_withdrawals = []
         for event, item in pairs:
             record = record_of.get(item.external_id, items_model)
             if record and (record.kind != wi.KIND_TIME or record._psa_is_invoiced()):
@@ -212,7 +213,9 @@ class BatchApplier:
                 )
                 continue
             plan = _Plan(event, item, record, action)
-            if action in (rules.Action.NOOP, rules.Action.STALE):
+            if rules.is_early_withdrawal(previous, item):
+                early_withdrawals.append(plan)
+            elif action in (rules.Action.NOOP, rules.Action.STALE):
                 skipped.append(plan)
             elif action == rules.Action.CREDIT_NOTE_REQUIRED:  # not invoiced: never
                 sequential.append((event, item))
@@ -228,6 +231,7 @@ class BatchApplier:
 
         traces = []
         self._create_records(applies)
+        self._create_records(early_withdrawals)
         self._write_timesheets(applies)
         late = self._rate_decisions(applies)
         if late:
@@ -236,8 +240,8 @@ class BatchApplier:
             traces.append(self._trace(plan, plan.line, plan.operation, plan.note))
         self._remove_timesheets(removals, traces)
         self._post_rate_messages(applies)
-        self._write_items(applies, removals)
-        self._bind(applies + removals)
+        self._write_items(applies, removals + early_withdrawals)
+        self._bind(applies + removals + early_withdrawals)
         for plan in skipped:
             note = (
                 _("older than the applied delivery")
@@ -246,6 +250,10 @@ class BatchApplier:
             )
             if plan.record:
                 traces.append(self._trace(plan, plan.record, "skipped", note))
+            outcomes[plan.event.id] = ("done", f"{plan.action.value} ({note})")
+        for plan in early_withdrawals:
+            note = _("withdrawal kept (it arrived before its approval)")
+            traces.append(self._trace(plan, plan.record, "created", note))
             outcomes[plan.event.id] = ("done", f"{plan.action.value} ({note})")
         for plan in applies + removals:
             outcome = plan.note or _("timesheet %s", plan.operation)

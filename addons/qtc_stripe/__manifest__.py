@@ -2,7 +2,7 @@
     "name": "QTC Stripe",
     "summary": "Stripe events applied as payments reconciled to invoices: refunds, "
     "disputes, fees, payouts; Stripe payment links for posted invoices",
-    "version": "18.0.1.0.0",
+    "version": "18.0.1.2.0",
     "category": "Accounting/Payment",
     "author": "QTC",
     "license": "LGPL-3",
@@ -13,6 +13,8 @@
         "data/qtc_job_channel_data.xml",
         "views/qtc_backend_views.xml",
         "views/account_move_views.xml",
+        "views/stripe_pay_templates.xml",
+        "views/account_portal_templates.xml",
     ],
     "demo": ["demo/qtc_backend_demo.xml"],
     "installable": True,

@@ -12,6 +12,8 @@ BINDING_PAYMENT = "payment"  # payment key (pi_... / in_... / cs_...) -> payment
 BINDING_CHARGE = "charge"  # ch_... -> account.payment
 BINDING_REFUND = "refund"  # re_... -> refund account.payment
 BINDING_DISPUTE = "dispute"  # dp_... -> account.move (the disputed invoice)
+# dp_... -> the outbound payment booking the funds of a lost dispute
+BINDING_DISPUTE_LOSS = "dispute_loss"
 BINDING_PAYOUT = "payout"  # po_... -> outbound transfer account.payment
 BINDING_FEE = "fee"  # txn_... -> fee journal entry
 # A person picks the invoice an unapplied payment pays (exception "Link").

@@ -2,7 +2,7 @@
     "name": "QTC Tax Engine",
     "summary": "External tax engine (AvaTax or a rate table) for customer invoices: "
     "quote, commit on post, void, refund, outage policy and true-up",
-    "version": "18.0.1.0.0",
+    "version": "18.0.1.1.0",
     "category": "Accounting/Accounting",
     "author": "QTC",
     "license": "LGPL-3",
@@ -16,6 +16,7 @@
         "views/qtc_tax_trueup_views.xml",
         "views/account_move_views.xml",
         "views/res_partner_views.xml",
+        "views/qtc_tax_address_wizard_views.xml",
         "views/product_template_views.xml",
         "views/qtc_tax_menus.xml",
     ],

@@ -12,6 +12,7 @@ TAX_STATES = [
     ("pending", "Pending (engine unavailable)"),
     ("fallback", "Posted with Odoo taxes (true-up queued)"),
     ("voided", "Voided"),
+    ("rejected", "Rejected by the engine (data to fix)"),
 ]
 
 OUTAGE_POLICIES = [

@@ -5,6 +5,8 @@ from decimal import Decimal
 from odoo.addons.qtc_connector_base.exceptions import BusinessError
 from odoo.exceptions import UserError
 
+from .lib.engine import Address
+
 
 class TaxUserError(BusinessError, UserError):
     """A business error of the tax connector.
@@ -29,4 +31,19 @@ def amount_decimal(value, currency):
     places = currency.decimal_places
     return Decimal(repr(round(float(value), places))).quantize(
         Decimal(1).scaleb(-places)
+    )
+
+
+def partner_address(partner):
+    """A partner's postal address as a ``lib.engine.Address``.
+
+    :param partner: a ``res.partner`` with a country
+    """
+    return Address(
+        country=partner.country_id.code.upper(),
+        line1=partner.street or "",
+        line2=partner.street2 or "",
+        city=partner.city or "",
+        region=partner.state_id.code or "",
+        postal_code=partner.zip or "",
     )

@@ -107,13 +107,19 @@ def store_malformed(backend, body, message):
             backend.company_id.id,
             backend.provider,
             f"malformed:{digest}",
-            body.decode("utf-8", errors="replace"),
-            message,
+            _storable_text(body.decode("utf-8", errors="replace")),
+            _storable_text(message),
             fields.Datetime.now(),
             fields.Datetime.now(),
             fields.Datetime.now(),
         ),
     )
+
+
+def _storable_text(text):
+    """``text`` without NUL characters, which a PostgreSQL text value cannot
+    hold (the body is evidence: show them as ``\\x00`` rather than fail)."""
+    return text.replace("\x00", "\\x00")
 
 
 def _health_token_ok():

@@ -9,6 +9,8 @@ from . import (
     qtc_job_channel,
     qtc_job_progress,
     qtc_trace,
+    qtc_trace_mixin,
+    qtc_trace_step,
     qtc_value_map,
     qtc_value_map_line,
 )

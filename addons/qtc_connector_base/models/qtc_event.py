@@ -42,6 +42,13 @@ class QtcEvent(models.Model):
     result = fields.Text(readonly=True)
     job_ids = fields.One2many("qtc.job", "event_id", readonly=True)
     trace_ids = fields.One2many("qtc.trace", "event_id", readonly=True)
+    produced_trace_ids = fields.Many2many(
+        "qtc.trace",
+        compute="_compute_produced_trace_ids",
+        string="Records produced",
+        help="Every change made by this event's job and by the jobs it queued "
+        "(they share its correlation id).",
+    )
     exception_ids = fields.One2many("qtc.exception", "event_id", readonly=True)
 
     _sql_constraints = [
@@ -51,6 +58,26 @@ class QtcEvent(models.Model):
             "An event is stored once per backend and external id.",
         )
     ]
+
+    @api.depends("correlation_id", "trace_ids")
+    def _compute_produced_trace_ids(self):
+        traces = self.env["qtc.trace"]
+        correlations = [c for c in self.mapped("correlation_id") if c]
+        lines = traces.search(
+            [
+                "|",
+                ("event_id", "in", self.ids),
+                ("correlation_id", "in", correlations),
+            ]
+        )
+        for event in self:
+            correlation = event.correlation_id
+            event.produced_trace_ids = lines.filtered(
+                lambda line, event=event, correlation=correlation: (
+                    line.event_id == event
+                    or (correlation and line.correlation_id == correlation)
+                )
+            )
 
     def _qtc_payload_json(self):
         """The payload parsed as JSON.

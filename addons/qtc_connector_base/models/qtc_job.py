@@ -15,9 +15,10 @@ How a job never runs twice:
   workers never pick the same row. The claim commits ``started`` at once.
 - Liveness: while it runs, the worker holds a transaction-level advisory lock on
   the job id on a separate connection. If the worker dies, PostgreSQL drops the
-  connection and the lock. The recovery cron only takes back a started job whose
-  heartbeat is stale AND whose lock it can take, so a slow but alive job is never
-  started a second time.
+  connection and the lock. Recovery (its cron, and every busy worker loop at
+  most every few seconds) only takes back a started job whose heartbeat is stale
+  AND whose lock it can take, so a slow but alive job is never started a second
+  time.
 - Atomic completion: the job's work and its ``done`` state commit in one
   transaction. A worker killed before that commit leaves no effect behind; one
   killed after it leaves a done job. Either way the retry applies the work once.
@@ -50,6 +51,9 @@ from .cron_notifier import notify_cron_workers
 from .qtc_job_progress import RESET_SQL, UPSERT_SQL
 
 _logger = logging.getLogger(__name__)
+
+# When this process's worker loop last looked for dead workers' jobs (monotonic).
+_last_recovery_check = 0.0
 
 TRANSIENT_ERRORS = (
     RetryableError,
@@ -459,6 +463,8 @@ class QtcJob(models.Model):
         count = 0
         try:
             while time.monotonic() < deadline and (not max_jobs or count < max_jobs):
+                if heartbeat:
+                    self._qtc_recover_if_due()
                 outcome = self._qtc_run_one(heartbeat)
                 if outcome is False:
                     break
@@ -470,6 +476,31 @@ class QtcJob(models.Model):
             remaining = self.search_count([("state", "=", "pending")])
             self.env["ir.cron"]._notify_progress(done=count, remaining=remaining)
         return count
+
+    @api.model
+    def _qtc_recover_if_due(self, now=None):
+        """Take back dead workers' jobs if this process has not looked for
+        ``RECOVERY_CHECK_SECONDS``: a killed worker's job (and the channel
+        capacity it holds) is recovered by the workers still running instead of
+        waiting for the recovery cron. Runs on its own cursor so it sees the
+        latest committed state, not the worker loop's snapshot.
+
+        :returns: the ids recovered, or None when not due
+        """
+        global _last_recovery_check  # noqa: PLW0603 - per-process throttle
+        now = time.monotonic() if now is None else now
+        if now - _last_recovery_check < const.RECOVERY_CHECK_SECONDS:
+            return None
+        _last_recovery_check = now
+        try:
+            with self.env.registry.cursor() as cr:
+                env = api.Environment(cr, SUPERUSER_ID, {})
+                return env["qtc.job"]._qtc_recover_stale()
+        except psycopg2.Error:
+            # Recovery is an optimisation here (the cron does it too): a
+            # database hiccup must not stop the worker loop.
+            _logger.warning("recovery check failed", exc_info=True)
+            return []
 
     @api.model
     def _qtc_run_one(self, heartbeat=None):

@@ -5,5 +5,6 @@ from . import (
     test_health,
     test_job_queue,
     test_job_queue_concurrency,
+    test_trace,
     test_webhook,
 )

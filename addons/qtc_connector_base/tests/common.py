@@ -7,6 +7,7 @@ from unittest.mock import patch
 
 import responses
 
+from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, TransactionCase
 from odoo.tests.common import _super_send
 
@@ -105,3 +106,71 @@ def captured_logs():
         for lg, level in previous:
             lg.removeHandler(handler)
             lg.setLevel(level)
+
+
+class QtcTraceAssertions:
+    """Checks a connector runs on each model it makes traceable."""
+
+    TRACE_CODE = "action = records.action_qtc_trace()"
+
+    def trace_actions(self, model_name):
+        return self.env["ir.actions.server"].search(
+            [
+                ("binding_model_id.model", "=", model_name),
+                ("code", "=", self.TRACE_CODE),
+            ]
+        )
+
+    def assert_trace_ui_once(self, model_name):
+        """One Trace entry in the model's Action menu and one Trace button on
+        its form, however many installed connectors register the model, and
+        still one after the registration runs again."""
+        self.assertIn("qtc.trace.mixin", self.env[model_name]._inherit_module)
+        trace = self.env["qtc.trace"]
+        before = self.trace_actions(model_name)
+        self.assertEqual(len(before), 1, f"one Trace action on {model_name}")
+        self.assertEqual(
+            before.groups_id, self.env.ref("qtc_connector_base.group_qtc_user")
+        )
+        views = self.env["ir.ui.view"].search(
+            [("model", "=", model_name), ("name", "=", f"{model_name}.form.qtc.trace")]
+        )
+        self.assertEqual(len(views), 1, f"one Trace button view on {model_name}")
+        # Owned by a connector that registers the model (validated once it loads).
+        owners = trace._qtc_traceable_models()[model_name]
+        self.assertIn(views.get_external_id()[views.id].split(".")[0], owners)
+        trace._qtc_sync_trace_ui()  # as the next registry load does
+        self.assertEqual(self.trace_actions(model_name), before)
+        self.assertEqual(
+            self.env["ir.ui.view"].search(
+                [
+                    ("model", "=", model_name),
+                    ("name", "=", f"{model_name}.form.qtc.trace"),
+                ]
+            ),
+            views,
+        )
+        arch = self.env[model_name].get_view(view_type="form")["arch"]
+        self.assertEqual(arch.count('name="action_qtc_trace"'), 1, arch[:200])
+
+    def assert_trace_access(self, record, qtc_user, plain_user):
+        """A QTC user opens the record's trace (returned: its steps); a user
+        without the QTC groups has no Trace entry or button and reads nothing."""
+        bindings = self.env["ir.actions.actions"]
+        entries = bindings.with_user(qtc_user).get_bindings(record._name)["action"]
+        trace_action = self.trace_actions(record._name)
+        self.assertEqual(
+            [a["name"] for a in entries if a["id"] == trace_action.id], ["Trace"]
+        )
+        plain_entries = bindings.with_user(plain_user).get_bindings(record._name)
+        plain_ids = [a["id"] for a in plain_entries.get("action", ())]
+        self.assertNotIn(trace_action.id, plain_ids)
+        form = record.with_user(plain_user).get_view(view_type="form")["arch"]
+        self.assertNotIn("action_qtc_trace", form)
+        with self.assertRaises(AccessError):
+            record.with_user(plain_user).action_qtc_trace()
+        mine = record.with_user(qtc_user)
+        self.assertGreater(mine.qtc_trace_count, 0)
+        action = mine.action_qtc_trace()
+        self.assertEqual(action["res_model"], "qtc.trace.step")
+        return self.env["qtc.trace.step"].with_user(qtc_user).search(action["domain"])

@@ -100,8 +100,8 @@ class TestExceptionQueue(QtcCase):
         self.assertEqual(event.trace_ids.res_id, partner.id)
         self.assertEqual(event.trace_ids.correlation_id, event.correlation_id)
         action = self.env["qtc.trace"]._qtc_action_for_record(partner)
-        traces = self.env["qtc.trace"].search(action["domain"])
-        self.assertEqual(traces.event_id, event)
+        steps = self.env[action["res_model"]].search(action["domain"])
+        self.assertEqual(steps.event_id, event)
 
     def test_exception_assigns_an_activity_to_the_responsible(self):
         event = self._process(self._receive("evt_act", {"customer": "cus_9"}))

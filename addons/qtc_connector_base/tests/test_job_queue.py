@@ -4,7 +4,9 @@ from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
+from .. import const
 from ..lib.errors import BusinessError, RetryableError
+from ..models import qtc_job as qtc_job_module
 from ..models.qtc_backend import InboundEvent
 from .common import QtcCase
 
@@ -324,6 +326,38 @@ class TestJobQueue(QtcCase):
         job.invalidate_recordset()
         self.assertEqual((job.state, job.attempts), ("done", 2))
         self.assertEqual(self.partner.ref, "once")
+
+    def test_busy_workers_recover_dead_jobs_when_due(self):
+        self.enter_test_mode()
+        self.addCleanup(
+            setattr,
+            qtc_job_module,
+            "_last_recovery_check",
+            qtc_job_module._last_recovery_check,
+        )
+        long_ago = fields.Datetime.now() - timedelta(minutes=10)
+        Progress = self.env["qtc.job.progress"]
+
+        def dead_job(ref):
+            job = self._enqueue(args=[{"ref": ref}])
+            job.write({"state": "started", "attempts": 1, "started_at": long_ago})
+            Progress.create({"job_id": job.id, "heartbeat_at": long_ago})
+            self.env.flush_all()
+            return job
+
+        first = dead_job("first")
+        start = qtc_job_module._last_recovery_check + 10**6
+        self.assertEqual(self.Job._qtc_recover_if_due(now=start), [first.id])
+        second = dead_job("second")
+        # Within the throttle window a worker does not look again...
+        self.assertIsNone(self.Job._qtc_recover_if_due(now=start + 1))
+        second.invalidate_recordset()
+        self.assertEqual(second.state, "started")
+        # ...and once it is due, the next dead job is taken back.
+        due = start + const.RECOVERY_CHECK_SECONDS
+        self.assertEqual(self.Job._qtc_recover_if_due(now=due), [second.id])
+        (first | second).invalidate_recordset()
+        self.assertEqual(set((first | second).mapped("state")), {"pending"})
 
     def test_worker_loop_runs_jobs_in_their_own_transactions(self):
         self.enter_test_mode()

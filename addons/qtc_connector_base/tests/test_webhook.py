@@ -99,6 +99,18 @@ class TestWebhook(QtcHttpCase):
         self.assertEqual(kept.state, "failed")
         self.assertFalse(kept.job_ids, "nothing is processed")
 
+    def test_malformed_body_with_nul_bytes_is_kept_not_a_500(self):
+        # PostgreSQL text cannot hold NUL: the kept copy shows it escaped.
+        body = b'{"id": "evt_nul", \x00 "type": "x"}'
+        response = self.post_signed(self.path, body)
+        self.assertEqual(response.status_code, 400)
+        kept = self.Event.search(
+            [("backend_id", "=", self.backend.id), ("event_type", "=", "malformed")]
+        )
+        self.assertEqual(len(kept), 1)
+        self.assertEqual(kept.payload, '{"id": "evt_nul", \\x00 "type": "x"}')
+        self.assertEqual(kept.state, "failed")
+
     def test_missing_fields_are_named(self):
         response = self.post_signed(self.path, {"type": "x"})
         self.assertEqual(response.status_code, 400)

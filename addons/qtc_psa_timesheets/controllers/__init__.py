@@ -1,1 +1,1 @@
-from . import main
+from . import billing_status, main

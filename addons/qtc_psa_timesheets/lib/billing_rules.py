@@ -229,6 +229,20 @@ def billing_fields_equal(left, right):
     return all(getattr(left, name) == getattr(right, name) for name in BILLING_FIELDS)
 
 
+def is_early_withdrawal(previous_state, new_item):
+    """Whether a delivery is a withdrawal of an item never seen before.
+
+    It changes nothing (``correction_action`` says ``NOOP``), but the item must
+    be recorded: deliveries arrive out of order, and the approval it withdraws,
+    arriving later with an older version, must then be ``STALE`` rather than
+    create what was withdrawn.
+
+    :param previous_state: a :class:`PreviousState`, or ``None`` if never seen
+    :param new_item: the new :class:`~.work_item.WorkItem`
+    """
+    return previous_state is None and new_item.status == wi.STATUS_WITHDRAWN
+
+
 def correction_action(previous_state, new_item):
     """Decide what a new delivery of an item does to the record Odoo holds for it.
 

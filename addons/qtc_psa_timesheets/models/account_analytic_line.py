@@ -2,7 +2,9 @@ from odoo import fields, models
 
 
 class AccountAnalyticLine(models.Model):
-    _inherit = "account.analytic.line"
+    # Timesheets and re-invoiced costs come from PSA work items: traceable.
+    _name = "account.analytic.line"
+    _inherit = ["account.analytic.line", "qtc.trace.mixin"]
 
     psa_item_id = fields.Many2one(
         "qtc.psa.item",

@@ -1,15 +1,18 @@
 import json
 import logging
 from datetime import UTC, datetime
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from odoo import _, api, fields, models
 from odoo.addons.qtc_connector_base.exceptions import BusinessError
+from odoo.addons.qtc_connector_base.lib import signature
 from odoo.addons.qtc_connector_base.models.qtc_backend import InboundEvent
+from odoo.exceptions import ValidationError
 from odoo.tools import split_every
 
 from .. import const
 from ..applier import BatchApplier
+from ..lib import billing_writeback as billing
 from ..lib import harvest
 from ..lib import work_item as wi
 
@@ -71,6 +74,23 @@ class QtcBackend(models.Model):
     harvest_use_rounded_hours = fields.Boolean(
         string="Bill Harvest rounded hours",
         help="Import Harvest's rounded_hours instead of the tracked hours.",
+    )
+    # Billing write-back (push API backends; Harvest's API cannot take it).
+    psa_push_billing_url = fields.Char(
+        string="Billing callback URL",
+        help="When a customer invoice that bills items of this backend is posted, "
+        "cancelled or reversed by a credit note, Odoo POSTs one signed JSON "
+        "document per invoice here (contract: static/api/openapi.yaml). Empty: "
+        "nothing is sent; the PSA can still poll the billing status endpoint.",
+    )
+    psa_push_billing_secret = fields.Char(
+        string="Billing callback signing secret",
+        qtc_secret="psa_billing_secret",  # noqa: S106 - the credential name
+        compute="_compute_qtc_secrets",
+        inverse="_inverse_qtc_secrets",
+        groups=MANAGER_GROUP,
+        help="Write-only. Signs the billing callbacks; when empty they are signed "
+        "with the webhook signing secret.",
     )
 
     _sql_constraints = [
@@ -307,6 +327,83 @@ class QtcBackend(models.Model):
                     "sync reads it again."
                 ),
             }
+        )
+
+    # ---------------------------------------------------- billing write-back
+
+    @api.constrains("psa_push_billing_url")
+    def _check_psa_push_billing_url(self):
+        for backend in self:
+            url = (backend.psa_push_billing_url or "").strip()
+            if not url:
+                continue
+            parts = urlsplit(url)
+            if parts.scheme not in ("https", "http") or not parts.hostname:
+                raise ValidationError(
+                    _(
+                        "The billing callback URL must be an http(s) URL with a "
+                        "host, e.g. https://psa.example.com/hooks/odoo-billing."
+                    )
+                )
+
+    def _psa_writes_billing_back(self):
+        """True when invoices billing this backend's items are written back."""
+        self.ensure_one()
+        return self.provider == const.PROVIDER_PUSH and bool(
+            (self.psa_push_billing_url or "").strip()
+        )
+
+    def _psa_billing_secret(self):
+        """The secret billing callbacks are signed with: the dedicated one, else
+        the webhook signing secret (never logged or returned)."""
+        self.ensure_one()
+        return self._qtc_get_secret(
+            "psa_billing_secret", required=False
+        ) or self._qtc_get_secret("webhook_secret")
+
+    def _psa_send_billing(self, body, idempotency_key):
+        """Job: POST one invoice's billing write-back to the callback URL,
+        signed with the base HMAC scheme.
+
+        The body was built when the invoice changed state, so a retry sends the
+        same document under the same idempotency key (a fresh signature
+        timestamp each attempt). 429, 5xx and timeouts raise ``RetryableError``
+        (the job backs off and retries); another 4xx is a business error that
+        stops the job with an exception.
+
+        :param body: the ``billing_writeback.callback_body`` dict
+        :returns: a short summary for the job
+        """
+        self.ensure_one()
+        url = (self.psa_push_billing_url or "").strip()
+        if not url:
+            raise BusinessError(
+                _(
+                    "Backend %s has no billing callback URL any more; invoice "
+                    "%s was not written back.",
+                    self.name,
+                    body["invoice"]["number"],
+                ),
+                category="configuration",
+                suggested_action=_("Set the URL on the backend, then Retry."),
+            )
+        raw = billing.encode(body)
+        response = self._qtc_request(
+            "POST",
+            url,
+            data=raw,
+            headers={
+                "Content-Type": "application/json",
+                signature.HEADER: signature.sign(raw, self._psa_billing_secret()),
+            },
+            idempotency_key=idempotency_key,
+        )
+        return _(
+            "%(number)s %(state)s: %(count)s item(s) written back (HTTP %(status)s)",
+            number=body["invoice"]["number"],
+            state=body["invoice"]["state"],
+            count=len(body["items"]),
+            status=response.status_code,
         )
 
     # ------------------------------------------------------------------ hooks

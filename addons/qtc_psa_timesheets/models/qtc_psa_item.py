@@ -33,7 +33,18 @@ from odoo.tools import float_compare
 
 from .. import const
 from ..lib import billing_rules as rules
+from ..lib import billing_writeback as billing
 from ..lib import work_item as wi
+
+# The job that writes a billing change back decides what the item shows.
+WRITEBACK_STATE_BY_JOB_STATE = {
+    "pending": "pending",
+    "started": "pending",
+    "done": "sent",
+    "failed": "failed",
+    "dead": "failed",
+    "cancelled": "failed",
+}
 
 
 def _naive(value):
@@ -106,6 +117,43 @@ class QtcPsaItem(models.Model):
     )
     correlation_id = fields.Char(readonly=True, index=True)
     invoiced = fields.Boolean(compute="_compute_invoiced")
+    # Billing write-back: set when an invoice that bills the item is posted,
+    # cancelled or reversed (account_move.py); what the PSA is told.
+    billed_invoice_id = fields.Many2one(
+        "account.move",
+        string="Billed on",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="set null",
+        copy=False,
+        help="The last customer invoice that billed this item.",
+    )
+    billed_state = fields.Selection(
+        [
+            ("posted", "Invoiced"),
+            ("cancel", "Invoice cancelled"),
+            ("reversed", "Invoice reversed"),
+        ],
+        string="Billing",
+        readonly=True,
+        copy=False,
+    )
+    writeback_job_id = fields.Many2one(
+        "qtc.job",
+        string="Write-back job",
+        readonly=True,
+        ondelete="set null",
+        copy=False,
+        help="The job that tells the PSA about the last billing change.",
+    )
+    writeback_state = fields.Selection(
+        [("pending", "Pending"), ("sent", "Sent"), ("failed", "Failed")],
+        string="Write-back",
+        compute="_compute_writeback_state",
+        search="_search_writeback_state",
+        help="Whether the PSA was told about the last billing change (its job's "
+        "state). Empty: nothing to send (no callback URL, or not billed).",
+    )
 
     _sql_constraints = [
         (
@@ -123,6 +171,54 @@ class QtcPsaItem(models.Model):
     def _compute_invoiced(self):
         for item in self:
             item.invoiced = item._psa_is_invoiced()
+
+    @api.depends("writeback_job_id.state")
+    def _compute_writeback_state(self):
+        for item in self:
+            item.writeback_state = WRITEBACK_STATE_BY_JOB_STATE.get(
+                item.writeback_job_id.state
+            )
+
+    def _search_writeback_state(self, operator, value):
+        if operator not in ("=", "!=", "in", "not in"):
+            raise NotImplementedError(operator)
+        wanted = {value} if isinstance(value, str) or not value else set(value)
+        job_states = [
+            job_state
+            for job_state, state in WRITEBACK_STATE_BY_JOB_STATE.items()
+            if state in wanted
+        ]
+        domain = [("writeback_job_id.state", "in", job_states)]
+        if False in wanted or None in wanted:
+            domain = expression.OR([domain, [("writeback_job_id", "=", False)]])
+        if operator in ("!=", "not in"):
+            domain = ["!", *expression.normalize_domain(domain)]
+        return domain
+
+    def _psa_billing_entry(self, invoice):
+        """This item as a billing write-back lists it: the delivery that was
+        billed (version or updated_at as the PSA sent it) and what was billed.
+        """
+        self.ensure_one()
+        delivered = json.loads(self.payload or "{}")
+        measure = {}
+        if self.kind == wi.KIND_TIME:
+            measure["hours"] = self.quantity
+        elif self.kind == wi.KIND_EXPENSE:
+            lines = invoice.invoice_line_ids.filtered(
+                lambda line: self.sale_line_id in line.sale_line_ids
+            )
+            measure["amount"] = sum(lines.mapped("price_subtotal"))
+            measure["currency"] = invoice.currency_id.name
+        else:
+            measure["quantity"] = self.quantity
+        return billing.item_entry(
+            self.external_id,
+            self.kind,
+            version=delivered.get("version"),
+            updated_at=delivered.get("updated_at"),
+            **measure,
+        )
 
     # ----------------------------------------------------------------- state
 
@@ -187,7 +283,11 @@ class QtcPsaItem(models.Model):
                 str(exc), category="data", records=[(self._name, record.id)]
             ) from None
         key = wi.idempotency_key(item)
-        if action in (rules.Action.NOOP, rules.Action.STALE):
+        # A withdrawal that overtakes the approval it withdraws changes nothing,
+        # but is kept: the approval, arriving later with an older version, is
+        # then recognised as stale instead of creating the timesheet.
+        remember = rules.is_early_withdrawal(previous, item)
+        if action in (rules.Action.NOOP, rules.Action.STALE) and not remember:
             note = (
                 _("older than the applied delivery")
                 if action == rules.Action.STALE
@@ -213,7 +313,9 @@ class QtcPsaItem(models.Model):
             wi.KIND_EXPENSE: record._psa_apply_expense,
             wi.KIND_MILESTONE: record._psa_apply_milestone,
         }[item.kind]
-        if action == rules.Action.REMOVE or item.status == wi.STATUS_WITHDRAWN:
+        if remember:
+            outcome = _("withdrawal kept (it arrived before its approval)")
+        elif action == rules.Action.REMOVE or item.status == wi.STATUS_WITHDRAWN:
             outcome = record._psa_remove()
         elif previous and previous.invoiced:
             # Only fields that do not change the invoice differ (correction_action).

@@ -1,2 +1,10 @@
 # Odoo tests of this addon are imported here; plain-module tests live in unit/.
-from . import test_apply, test_batch, test_harvest, test_push_api
+from . import (
+    test_apply,
+    test_batch,
+    test_billing_status,
+    test_billing_writeback,
+    test_harvest,
+    test_psa_trace,
+    test_push_api,
+)

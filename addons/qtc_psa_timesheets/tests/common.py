@@ -10,6 +10,7 @@ import json
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 from odoo.addons.qtc_connector_base.tests.common import QtcTestMixin
 
+from .. import const
 from ..lib import work_item as wi
 
 PROJECT_REF = "PRJ-42"
@@ -21,6 +22,12 @@ class PsaSetupMixin:
     @classmethod
     def _psa_setup(cls):
         env = cls.env
+        # These tests are about the PSA connector alone: when other connectors
+        # are installed in the same database, their demo backends (a tax engine
+        # quoting every posted invoice, say) are switched off for the test.
+        env["qtc.backend"].search(
+            [("provider", "not in", (const.PROVIDER_PUSH, const.PROVIDER_HARVEST))]
+        ).write({"state": "disabled"})
         cls.uom_hour = env.ref("uom.product_uom_hour")
         cls.product_time = env["product.product"].create(
             {

@@ -164,6 +164,30 @@ class TestPsaApply(PsaCase):
         self.assertFalse(self.timesheets())
         self.assertEqual(self.item_record().version, 3)
 
+    def test_withdrawal_arriving_before_its_approval_wins(self):
+        # Out of order: version 2 (withdrawn) first, then version 1 (approved).
+        self.push(self.time_item(version=2, status="withdrawn"))
+        self.assertEqual(self.item_record().status, "withdrawn")
+        self.push(self.time_item())
+        self.assertFalse(self.timesheets())
+        self.assertEqual(self.time_line.qty_delivered, 0.0)
+        self.assertEqual(self.item_record().version, 2)
+
+    def test_early_withdrawal_in_one_batch_then_approval_in_the_next(self):
+        # The bulk path (several time items in one request) keeps it too.
+        self.push(
+            self.time_item(version=2, status="withdrawn"),
+            self.time_item(external_id="TE-2", date="2026-03-03"),
+        )
+        self.push(self.time_item())
+        self.assertEqual(self.timesheets().mapped("unit_amount"), [7.5])
+        self.assertEqual(self.item_record().status, "withdrawn")
+
+    def test_early_withdrawal_of_a_milestone_then_its_approval(self):
+        self.push(self.milestone_item(version=2, status="withdrawn"))
+        self.push(self.milestone_item())
+        self.assertEqual(self.milestone_line.qty_delivered, 0.0)
+
     def test_correction_turning_billable_off_and_on(self):
         self.push(self.time_item())
         self.push(self.time_item(version=2, billable=False))

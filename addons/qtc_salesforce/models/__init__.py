@@ -1,6 +1,7 @@
 from . import (
     account_move,
     account_move_line,
+    project_project,
     qtc_backend,
     qtc_binding,
     qtc_exception,

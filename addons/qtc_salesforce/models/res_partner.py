@@ -2,7 +2,9 @@ from odoo import models
 
 
 class ResPartner(models.Model):
-    _inherit = "res.partner"
+    # Customers and contacts come from Salesforce accounts: traceable.
+    _name = "res.partner"
+    _inherit = ["res.partner", "qtc.trace.mixin"]
 
     def _salesforce_open_balances(self, company):
         """Open receivable of each of these customers in ``company``, in its

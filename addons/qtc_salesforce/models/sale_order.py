@@ -4,7 +4,11 @@ from .. import const
 
 
 class SaleOrder(models.Model):
-    _inherit = "sale.order"
+    # Orders come from opportunities, line by line: an order's trace includes
+    # its lines'.
+    _name = "sale.order"
+    _inherit = ["sale.order", "qtc.trace.mixin"]
+    _qtc_trace_related_fields = ("order_line",)
 
     def _salesforce_bindings(self):
         """Opportunity bindings of these orders (any Salesforce backend).

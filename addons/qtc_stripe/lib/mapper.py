@@ -233,6 +233,27 @@ class RefundIssued(StripeChange):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BalanceTransaction:
+    """What the books need of one Stripe balance transaction (``txn_...``).
+
+    :ivar txn_id: ``txn_...``
+    :ivar amount: gross amount, ``Decimal`` major units; negative when funds
+        leave the Stripe balance (a payout, a dispute withdrawal)
+    :ivar fee: Stripe's fees on it, ``Decimal`` major units; negative when
+        Stripe gives a fee back (a won dispute's reinstatement)
+    :ivar net: ``amount - fee``: what the Stripe balance moved by
+    :ivar currency: ISO code, upper case (the settlement currency, which may
+        differ from the charge's)
+    """
+
+    txn_id: str
+    amount: Decimal
+    fee: Decimal
+    net: Decimal
+    currency: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DisputeChange(StripeChange):
     """Fields shared by dispute events.
 
@@ -245,6 +266,9 @@ class DisputeChange(StripeChange):
     :ivar status: e.g. ``needs_response`` when opened; ``won``, ``lost`` or
         ``warning_closed`` when closed
     :ivar created: when the dispute was opened (UTC)
+    :ivar balance_transactions: the dispute's movements of the Stripe balance
+        (the withdrawal of the disputed funds with Stripe's dispute fee, and a
+        reinstatement when the dispute is won), in the order Stripe lists them
     """
 
     dispute_id: str
@@ -255,6 +279,7 @@ class DisputeChange(StripeChange):
     reason: str
     status: str
     created: datetime
+    balance_transactions: tuple[BalanceTransaction, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -625,6 +650,47 @@ def _refund_updated(obj, common):
     return [_refund(obj, common)]
 
 
+def _balance_transaction(txn):
+    """A ``BalanceTransaction`` from a balance transaction object, or ``None``
+    after recording its problems."""
+    currency = txn.currency("currency")
+    txn_id = txn.string("id")
+    amount = txn.integer("amount")
+    fee = txn.integer("fee")
+    net = txn.integer("net")
+    if None in (currency, txn_id, amount, fee, net):
+        return None
+    if net != amount - fee:
+        txn.fail("net", f"must be amount - fee ({amount - fee}), got {net}")
+        return None
+    return BalanceTransaction(
+        txn_id=txn_id,
+        amount=money.to_major(amount, currency),
+        fee=money.to_major(fee, currency),
+        net=money.to_major(net, currency),
+        currency=currency,
+    )
+
+
+def _dispute_balance_transactions(obj):
+    """The expanded balance transactions a dispute lists. An entry given as a
+    bare id carries no amounts: it is left out (its fee cannot be known)."""
+    rows = obj.data.get("balance_transactions")
+    if rows is None:
+        return ()
+    if not isinstance(rows, list):
+        obj.fail("balance_transactions", f"must be a list, got {_type_name(rows)}")
+        return ()
+    found = []
+    for index, row in enumerate(rows):
+        if isinstance(row, dict):
+            path = f"{obj.where('balance_transactions')}[{index}]"
+            txn = _balance_transaction(_Fields(row, path, obj.problems))
+            if txn is not None:
+                found.append(txn)
+    return tuple(found)
+
+
 def _dispute(change_class):
     def handler(obj, common):
         currency = obj.currency("currency")
@@ -639,6 +705,7 @@ def _dispute(change_class):
                 reason=obj.string("reason"),
                 status=obj.string("status"),
                 created=obj.timestamp("created"),
+                balance_transactions=_dispute_balance_transactions(obj),
             )
         ]
 
@@ -748,6 +815,46 @@ def map_event(event):
     if problems:
         raise MappingError(problems, event_id or event.get("id"), event_type)
     return changes
+
+
+def read_balance_transaction(data):
+    """Read a balance transaction object as the API returns it (``GET
+    /v1/balance_transactions/<id>``).
+
+    :param data: the decoded JSON object
+    :returns: a ``BalanceTransaction``
+    :raises MappingError: not an object, or a field missing or of the wrong
+        type, or ``net`` not equal to ``amount - fee`` (all problems listed)
+    """
+    if not isinstance(data, dict):
+        raise MappingError(
+            [f"the balance transaction must be a JSON object, got {_type_name(data)}"]
+        )
+    problems = []
+    txn = _balance_transaction(_Fields(data, "", problems))
+    if problems:
+        raise MappingError(problems, data.get("id"))
+    return txn
+
+
+def dispute_fee(change):
+    """Stripe's net dispute fee on a dispute: the fees of its balance
+    transactions added up (a fee given back on a won dispute is negative).
+
+    :param change: a ``DisputeChange``
+    :returns: ``(fee, currency, txn_id)`` with ``fee`` a ``Decimal`` in major
+        units and ``txn_id`` the transaction that charged it, or ``None`` when
+        the dispute lists no fee, its fee was given back, or its transactions
+        are in more than one currency (not added up: a person must look)
+    """
+    rows = [txn for txn in change.balance_transactions if txn.fee]
+    if not rows or len({txn.currency for txn in rows}) != 1:
+        return None
+    fee = sum((txn.fee for txn in rows), Decimal(0))
+    if fee <= 0:
+        return None
+    charged = next(txn for txn in rows if txn.fee > 0)
+    return fee, charged.currency, charged.txn_id
 
 
 def event_ordering_key(event):

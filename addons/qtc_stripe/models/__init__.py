@@ -1,1 +1,1 @@
-from . import account_move, account_payment, qtc_backend
+from . import account_move, account_move_send, account_payment, qtc_backend

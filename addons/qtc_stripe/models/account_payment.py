@@ -2,7 +2,9 @@ from odoo import fields, models
 
 
 class AccountPayment(models.Model):
-    _inherit = "account.payment"
+    # Payments and refunds are created from Stripe events: traceable.
+    _name = "account.payment"
+    _inherit = ["account.payment", "qtc.trace.mixin"]
 
     stripe_refunded_payment_id = fields.Many2one(
         "account.payment",

@@ -1034,7 +1034,8 @@ class QtcBackend(models.Model):
         """Bind the dispute and set the invoice's dispute flag from a newer
         event; a stale one changes nothing.
 
-        :returns: ``(invoice, None)``, or ``(invoice, message)`` for a stale event
+        :returns: ``(invoice, None)``, or ``(invoice, message)`` for a stale
+            event or a repeated closing (nothing to do)
         """
         binding, invoice = self._stripe_dispute_invoice(change)
         if self._stripe_dispute_is_stale(binding, change, invoice):
@@ -1042,13 +1043,27 @@ class QtcBackend(models.Model):
             return invoice, _(
                 "Dispute %s: stale event, nothing changed.", change.dispute_id
             )
+        flag = const.DISPUTE_STATUS_TO_FLAG.get(change.status, default_flag)
+        if (
+            flag in const.DISPUTE_FLAG_CLOSED
+            and invoice.stripe_dispute_id == change.dispute_id
+            and invoice.stripe_dispute_status == flag
+        ):
+            # A later event repeating a closing already applied: applying it
+            # again would resolve the exception the closing opened (a lost
+            # dispute's) and note the outcome twice.
+            self._stripe_trace(invoice, "skipped", note=_("dispute already closed"))
+            return invoice, _(
+                "Dispute %(dispute)s already closed (%(flag)s), nothing changed.",
+                dispute=change.dispute_id,
+                flag=flag,
+            )
         self._stripe_bind(
             const.BINDING_DISPUTE,
             change.dispute_id,
             invoice,
             updated_at=_naive_utc(change.event_created),
         )
-        flag = const.DISPUTE_STATUS_TO_FLAG.get(change.status, default_flag)
         invoice.write(
             {"stripe_dispute_status": flag, "stripe_dispute_id": change.dispute_id}
         )
@@ -1107,7 +1122,10 @@ class QtcBackend(models.Model):
 
     def _stripe_apply_DisputeClosed(self, change):
         """Update the invoice's flag, note the outcome and resolve the dispute
-        exception."""
+        exception. A lost dispute's funds leave the Stripe journal and the
+        invoice is open again for them (see ``_stripe_book_lost_dispute``); a
+        won one books nothing, its funds were reinstated. Stripe's dispute fee
+        is booked when it was not given back."""
         invoice, stale = self._stripe_record_dispute(change, default_flag="closed")
         if stale:
             return stale
@@ -1135,7 +1153,201 @@ class QtcBackend(models.Model):
             lambda activity: change.dispute_id in (activity.summary or "")
         ).action_feedback(feedback=outcome)
         self._stripe_trace(invoice, "updated", note=outcome[:250])
-        return outcome
+        results = [outcome]
+        if change.status == "lost":
+            results.append(self._stripe_book_lost_dispute(change, invoice))
+        results.append(self._stripe_book_dispute_fee(change))
+        return " ".join(result for result in results if result)
+
+    def _stripe_book_lost_dispute(self, change, invoice):
+        """Book the funds of a lost dispute out of the Stripe journal as an
+        outbound customer payment, and open the disputed invoice again for
+        them: the customer still owes the money. Finance is told by a
+        high-severity exception. Bound to the dispute, so booked once.
+
+        The payment that paid the invoice is unreconciled from its invoices,
+        reconciled with the chargeback first, and what is left of it is
+        applied back to its invoices, the disputed one last: the disputed
+        invoice is the one reopened.
+
+        :returns: a sentence about what was booked
+        """
+        if self._stripe_bound(const.BINDING_DISPUTE_LOSS, change.dispute_id):
+            return _("Loss of dispute %s already booked.", change.dispute_id)
+        original = self._stripe_find_payment(change.charge_id, change.payment_intent_id)
+        problem = None
+        if not original or original._name != "account.payment":
+            problem = _(
+                "The disputed payment is not an Odoo payment this connector can "
+                "reverse (%s).",
+                original.display_name if original else _("not found"),
+            )
+        elif money.normalize_currency(change.currency) != original.currency_id.name:
+            problem = _(
+                "The dispute is in %(dispute)s but payment %(payment)s is in "
+                "%(currency)s.",
+                dispute=change.currency,
+                payment=original.name,
+                currency=original.currency_id.name,
+            )
+        elif change.amount > _to_decimal(original.amount, original.currency_id):
+            problem = _(
+                "The disputed %(amount)s is more than payment %(payment)s.",
+                amount=change.amount,
+                payment=original.name,
+            )
+        summary = _(
+            "Stripe dispute %(dispute)s lost: %(amount)s %(currency)s taken back "
+            "from the Stripe balance.",
+            dispute=change.dispute_id,
+            amount=change.amount,
+            currency=change.currency,
+        )
+        if problem:
+            self._stripe_open_exception(
+                BusinessError(
+                    summary,
+                    category="dispute",
+                    severity="high",
+                    problems=[problem],
+                    records=[("account.move", invoice.id)],
+                    external_ref=(const.BINDING_DISPUTE, change.dispute_id),
+                    suggested_action=_(
+                        "Book the chargeback out of the Stripe journal by hand and "
+                        "reopen the invoice, then ignore this exception."
+                    ),
+                )
+            )
+            return _(
+                "%(summary)s Not booked: %(problem)s", summary=summary, problem=problem
+            )
+        currency = original.currency_id
+        chargeback = self.env["account.payment"].create(
+            {
+                "payment_type": "outbound",
+                "partner_type": "customer",
+                "partner_id": original.partner_id.id,
+                "amount": self._stripe_amount(change.amount, currency),
+                "currency_id": currency.id,
+                "journal_id": self._stripe_journal().id,
+                "date": change.event_created.date(),
+                "memo": _("Stripe dispute %s lost", change.dispute_id),
+                "payment_reference": change.dispute_id,
+                # The account the disputed payment was booked on, not the
+                # customer's current default: otherwise the chargeback cannot
+                # be set against it and the invoice never opens again.
+                "destination_account_id": original.destination_account_id.id,
+            }
+        )
+        self._stripe_post(chargeback)
+        reopened = self._stripe_reopen_invoices(original, chargeback, invoice)
+        self._stripe_bind(const.BINDING_DISPUTE_LOSS, change.dispute_id, chargeback)
+        self._stripe_trace(
+            chargeback, "created", note=_("lost dispute %s", change.dispute_id)
+        )
+        self._stripe_trace(
+            reopened, "updated", note=_("reopened by %s", chargeback.name)
+        )
+        names = ", ".join(reopened.mapped("name")) or "-"
+        self._stripe_open_exception(
+            BusinessError(
+                summary,
+                category="dispute",
+                severity="high",
+                problems=[
+                    _(
+                        "Booked as %(payment)s; open again: %(invoices)s.",
+                        payment=chargeback.name,
+                        invoices=names,
+                    )
+                ],
+                records=[("account.move", invoice.id)],
+                external_ref=(const.BINDING_DISPUTE, change.dispute_id),
+                suggested_action=_(
+                    "Collect the amount from the customer again or write it off, "
+                    "then ignore this exception."
+                ),
+            )
+        )
+        return _(
+            "%(summary)s Booked as %(payment)s; open again: %(invoices)s.",
+            summary=summary,
+            payment=chargeback.name,
+            invoices=names,
+        )
+
+    def _stripe_reopen_invoices(self, original, chargeback, disputed):
+        """Take back from ``original``'s invoices what ``chargeback`` took out
+        of it: the rest of ``original`` is applied to its other invoices first
+        and to the ``disputed`` one last, so that one is what opens again.
+
+        :returns: the invoices whose open amount grew
+        """
+        account_types = self.env["account.payment"]._get_valid_payment_account_types()
+
+        def counterpart(payment):
+            return payment.move_id.line_ids.filtered(
+                lambda line: line.account_id.account_type in account_types
+            )
+
+        original_lines = counterpart(original)
+        invoices = self._stripe_paid_invoices(original)
+        invoice_lines = invoices.line_ids.filtered(
+            lambda line: line.account_id in original_lines.account_id
+        )
+        residuals = {invoice: invoice.amount_residual for invoice in invoices}
+        (original_lines.matched_debit_ids | original_lines.matched_credit_ids).filtered(
+            lambda partial: (
+                partial.debit_move_id in invoice_lines
+                or partial.credit_move_id in invoice_lines
+            )
+        ).unlink()
+        self._stripe_reconcile_open_lines(original_lines + counterpart(chargeback))
+        for invoice in (invoices - disputed).sorted("id") + (disputed & invoices):
+            self._stripe_reconcile_open_lines(
+                original_lines + (invoice_lines & invoice.line_ids)
+            )
+        return invoices.filtered(
+            lambda invoice: (
+                invoice.currency_id.compare_amounts(
+                    invoice.amount_residual, residuals[invoice]
+                )
+                > 0
+            )
+        )
+
+    @staticmethod
+    def _stripe_reconcile_open_lines(lines):
+        """Reconcile the open lines of ``lines`` account by account."""
+        for account in lines.account_id:
+            same = lines.filtered(
+                lambda line, account=account: (
+                    line.account_id == account and not line.reconciled
+                )
+            )
+            if same.filtered(lambda line: line.balance > 0) and same.filtered(
+                lambda line: line.balance < 0
+            ):
+                same.reconcile()
+
+    def _stripe_book_dispute_fee(self, change):
+        """Book Stripe's net dispute fee from the dispute's balance
+        transactions, when the backend books fees.
+
+        :returns: a sentence, or ``""`` when there is no fee to book
+        """
+        fee = mapper.dispute_fee(change)
+        if not fee:
+            return ""
+        amount, currency_code, txn_id = fee
+        if not (self.stripe_book_fees and self.stripe_fee_account_id):
+            return _(
+                "Stripe's dispute fee of %(fee)s %(currency)s is not booked: fee "
+                "booking is off.",
+                fee=amount,
+                currency=currency_code,
+            )
+        return self._stripe_book_txn_fee(txn_id, amount, currency_code, change)
 
     # ---------------------------------------------------------------- payouts
 
@@ -1143,11 +1355,19 @@ class QtcBackend(models.Model):
         """Move the payout from the Stripe balance journal to the bank journal:
         an outbound and an inbound payment on the company's liquidity transfer
         account, reconciled together (Odoo 18 has no single internal-transfer
-        payment). The bank journal's payment then matches the bank statement."""
+        payment). The bank journal's payment then matches the bank statement.
+
+        When the backend books fees, Stripe's fee on the payout (an Instant
+        Payout's) is read from its balance transaction and booked to the fee
+        account out of the Stripe journal: the bank receives the payout amount
+        and the Stripe balance loses the amount plus the fee, as in Stripe."""
         existing = self._stripe_bound(const.BINDING_PAYOUT, change.payout_id)
         if existing:
             self._stripe_trace(existing, "skipped", note=change.payout_id)
             return _("Payout %s already recorded.", change.payout_id)
+        # Read before any write: a failed call retries the job with nothing
+        # half-booked.
+        payout_fee = self._stripe_payout_fee(change)
         source = self._stripe_journal()
         destination = self._stripe_journal("stripe_bank_journal_id")
         transfer_account = self.company_id.transfer_account_id
@@ -1183,7 +1403,7 @@ class QtcBackend(models.Model):
             ).reconcile()
         self._stripe_bind(const.BINDING_PAYOUT, change.payout_id, outgoing)
         self._stripe_trace(payments, "created", note=_("payout %s", change.payout_id))
-        return _(
+        message = _(
             "Payout %(payout)s of %(amount)s %(currency)s moved from %(origin)s to "
             "%(destination)s.",
             payout=change.payout_id,
@@ -1192,6 +1412,55 @@ class QtcBackend(models.Model):
             origin=source.name,
             destination=destination.name,
         )
+        if payout_fee:
+            fee_note = self._stripe_book_txn_fee(
+                payout_fee.txn_id, payout_fee.fee, payout_fee.currency, change
+            )
+            message = f"{message} {fee_note}"
+        return message
+
+    def _stripe_payout_fee(self, change):
+        """Stripe's fee on a payout, from its balance transaction, when the
+        backend books fees and has not booked this one yet.
+
+        :returns: a ``mapper.BalanceTransaction`` with a positive fee, or
+            ``None``
+        :raises BusinessError: the balance transaction cannot be read
+        """
+        txn_id = change.balance_transaction_id
+        if not (
+            self.stripe_book_fees
+            and self.stripe_fee_account_id
+            and txn_id
+            and self._stripe_has_api_key()
+        ) or self._stripe_bound(const.BINDING_FEE, txn_id):
+            return None
+        data = self._stripe_api("GET", f"/v1/balance_transactions/{txn_id}")
+        try:
+            txn = mapper.read_balance_transaction(data)
+        except mapper.MappingError as exc:
+            raise BusinessError(
+                _("Balance transaction %s of a payout cannot be read.", txn_id),
+                category="data",
+                problems=list(exc.problems),
+            ) from None
+        return txn if txn.fee > 0 else None
+
+    def _stripe_book_txn_fee(self, txn_id, fee, currency_code, change):
+        """Book Stripe's fee on one balance transaction to the fee account, out
+        of the Stripe journal, bound to the transaction so it is booked once.
+
+        :param fee: ``Decimal`` in major units of ``currency_code``
+        :returns: a sentence about the fee
+        """
+        currency = self._stripe_currency(currency_code)
+        if self._stripe_bound(const.BINDING_FEE, txn_id):
+            return _("Fee of %s already booked.", txn_id)
+        journal = self._stripe_journal()
+        move = self._stripe_fee_move(txn_id, fee, currency, journal, change)
+        self._stripe_bind(const.BINDING_FEE, txn_id, move)
+        self._stripe_trace(move, "created", note=_("Stripe fee %s", txn_id))
+        return _("Fee %(fee)s %(currency)s booked.", fee=fee, currency=currency.name)
 
     # ------------------------------------------------------------------- fees
 
@@ -1327,17 +1596,31 @@ class QtcBackend(models.Model):
         for key, value in metadata.items():
             data[f"metadata[{key}]"] = value
             data[f"payment_intent_data[metadata][{key}]"] = value
+        key = f"qtc-{self.id}-checkout-{invoice.id}-{minor}-{currency.name}"
+        if invoice.stripe_checkout_session_id:
+            # The session that replaces another has a key of its own: Stripe
+            # keeps keys 24 hours, as long as a session lives, so the bare key
+            # would give back the session being replaced.
+            key = f"{key}-after-{invoice.stripe_checkout_session_id}"
         session = self._stripe_api(
             "POST",
             "/v1/checkout/sessions",
             data=data,
-            # Same invoice and open amount: the same session, even on a retry.
-            idempotency_key=f"qtc-{self.id}-checkout-{invoice.id}-{minor}-{currency.name}",
+            # Same invoice, open amount and predecessor: the same session,
+            # even on a retry or a second click.
+            idempotency_key=key,
         )
+        expires_at = session.get("expires_at")
         invoice.write(
             {
                 "stripe_payment_url": session.get("url"),
                 "stripe_checkout_session_id": session.get("id"),
+                "stripe_payment_url_expires_at": _naive_utc(
+                    datetime.fromtimestamp(expires_at, tz=UTC)
+                )
+                if isinstance(expires_at, int) and not isinstance(expires_at, bool)
+                else False,
+                "stripe_payment_url_amount": float(amount),
             }
         )
         invoice.message_post(

@@ -554,9 +554,11 @@ class TestStripeCashApplication(StripeCase):
         self.assertEqual(stale.state, "done")
         self.assertIn("stale", stale.result)
         self.assertEqual(invoice.stripe_dispute_status, "lost")
-        self.assertFalse(
-            self.env["qtc.exception"].search([("external_id", "=", dispute_id)])
-        )
+        # Only the lost dispute's exception: the stale opening added none.
+        exception = self.env["qtc.exception"].search([("external_id", "=", dispute_id)])
+        self.assertEqual(len(exception), 1)
+        self.assertIn("lost", exception.name)
+        self.assertFalse(self.exception_of(stale))
 
     def test_dispute_before_its_payment_waits(self):
         event = self.apply(

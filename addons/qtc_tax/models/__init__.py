@@ -1,3 +1,8 @@
+# isort: off
+# The mixin first: the models inheriting it are built after it, in import order.
+from . import qtc_tax_document
+
+# isort: on
 from . import (
     account_move,
     account_tax,

@@ -174,6 +174,15 @@ def test_first_delivery():
     assert br.correction_action(None, withdrawn) is Action.NOOP
 
 
+def test_early_withdrawal_is_recognised_and_makes_its_approval_stale():
+    withdrawn = make(version=2, status="withdrawn", approved_at=...)
+    assert br.is_early_withdrawal(None, withdrawn)
+    assert not br.is_early_withdrawal(None, make())
+    assert not br.is_early_withdrawal(br.PreviousState(make()), withdrawn)
+    # Once recorded, the approval arriving after it is older: stale.
+    assert br.correction_action(br.PreviousState(withdrawn), make()) is Action.STALE
+
+
 def test_same_key_is_noop():
     previous = br.PreviousState(make())
     assert br.correction_action(previous, make()) is Action.NOOP

@@ -1,0 +1,1 @@
+from . import qtc_tax_address_wizard

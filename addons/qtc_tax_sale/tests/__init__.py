@@ -1,0 +1,1 @@
+from . import test_sale_access, test_sale_quote, test_tax_sale_trace
