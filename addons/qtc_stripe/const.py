@@ -46,3 +46,12 @@ REFUND_FAILED_STATUSES = ("failed", "canceled")
 # 1, 2, 4, 8 minutes, so a payment delivered late is still found.
 WAIT_BASE_SECONDS = 60
 WAIT_MAX_SECONDS = 1800
+
+# A worker applying a Stripe event takes up to this many ready events of the
+# same backend into its transaction (see applier.py): large enough that Odoo's
+# per-transaction and per-call costs are shared, small enough that a batch
+# commits within seconds and a rolled-back one costs little.
+BATCH_SIZE = 100
+# A batch whose entry numbers another transaction took meanwhile is applied
+# again after about this long (with a channel of capacity 1 it never happens).
+NUMBERING_RETRY_SECONDS = 5

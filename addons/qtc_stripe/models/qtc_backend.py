@@ -26,11 +26,13 @@ from odoo.addons.qtc_connector_base.exceptions import BusinessError, RetryableEr
 from odoo.addons.qtc_connector_base.lib import backoff
 from odoo.addons.qtc_connector_base.lib import signature as qtc_signature
 from odoo.addons.qtc_connector_base.models.qtc_backend import (
+    BUSINESS_ERRORS,
     MANAGER_GROUP,
 )
 from odoo.tools import float_repr
 
 from .. import const
+from ..applier import StripeBatch
 from ..lib import mapper, matching, money
 from ..lib import signature as stripe_signature
 
@@ -168,6 +170,13 @@ class QtcBackend(models.Model):
         if self.provider != "stripe":
             return super()._qtc_handle_event(event)
         self.ensure_one()
+        context = self.env.context
+        if self._stripe_leads_batch(event):
+            # The event's own job, run by a worker: apply other ready events
+            # of this backend in the same transaction (see applier.py).
+            outcome = StripeBatch(self).run(event, context["qtc_job_id"])
+            if outcome is not None:
+                return outcome
         try:
             data = event._qtc_payload_json()
         except ValueError as exc:
@@ -195,6 +204,50 @@ class QtcBackend(models.Model):
             apply = getattr(self, f"_stripe_apply_{type(change).__name__}")
             results.append(apply(change))
         return "\n".join(results)
+
+    def _stripe_leads_batch(self, event):
+        """Whether ``event`` is being applied by its own job (not by a dry
+        run, a replay in a wizard or another event's batch), so that the job
+        may take other ready events with it."""
+        context = self.env.context
+        job_id = context.get("qtc_job_id")
+        if not job_id or context.get("qtc_stripe_batch"):
+            return False
+        job = self.env["qtc.job"].sudo().browse(job_id)
+        return job.method_name == "_qtc_process" and job.event_id == event
+
+    def _qtc_handle_events(self, events):
+        """Apply a batch job's events (stored with ``batch=True``) the volume
+        way: payments in bulk, the rest one by one (see applier.py).
+
+        :returns: ``{event id: (state, text)}``; a business error fails only
+            its event, with its own exception
+        :raises RetryableError: an event must wait (the base retries the job;
+            the events applied meanwhile are recognised on the retry)
+        """
+        if self.provider != "stripe":
+            return super()._qtc_handle_events(events)
+        self.ensure_one()
+        outcomes = StripeBatch(self).apply([(event, None) for event in events])
+        result = {}
+        for event in events:
+            outcome = outcomes[event.id]
+            if outcome.state != "failed":
+                result[event.id] = (outcome.state, outcome.text)
+                continue
+            error = outcome.error
+            if not isinstance(error, BUSINESS_ERRORS):
+                raise error
+            self.env["qtc.exception"]._qtc_open(
+                error
+                if isinstance(error, BusinessError)
+                else BusinessError(str(error)),
+                backend=self,
+                event=event,
+                correlation_id=event.correlation_id,
+            )
+            result[event.id] = ("failed", str(error))
+        return result
 
     # ------------------------------------------------------------ Stripe API
 
@@ -350,21 +403,38 @@ class QtcBackend(models.Model):
 
     def _stripe_reconcile(self, payment, moves):
         """Reconcile the payment's receivable/payable line with ``moves``'."""
+        self._stripe_reconcile_many([(payment, moves)])
+
+    def _stripe_reconcile_many(self, pairs):
+        """Reconcile each payment's receivable/payable line with its moves',
+        all pairs in one reconciliation plan (Odoo batches the work).
+
+        :param pairs: ``[(account.payment, account.move recordset)]``
+        """
         account_types = self.env["account.payment"]._get_valid_payment_account_types()
-        payment_lines = payment.move_id.line_ids.filtered(
-            lambda line: (
-                line.account_id.account_type in account_types and not line.reconciled
-            )
-        )
-        for account in payment_lines.account_id:
-            (payment_lines + moves.line_ids).filtered(
-                lambda line, account=account: (
-                    line.account_id == account
+        plan = []
+        for payment, moves in pairs:
+            payment_lines = payment.move_id.line_ids.filtered(
+                lambda line: (
+                    line.account_id.account_type in account_types
                     and not line.reconciled
-                    and line.parent_state == "posted"
                 )
-            ).reconcile()
-        moves.matched_payment_ids += payment
+            )
+            for account in payment_lines.account_id:
+                plan.append(
+                    (payment_lines + moves.line_ids).filtered(
+                        lambda line, account=account: (
+                            line.account_id == account
+                            and not line.reconciled
+                            and line.parent_state == "posted"
+                        )
+                    )
+                )
+        if plan:
+            self.env["account.move.line"]._reconcile_plan(plan)
+        for payment, moves in pairs:
+            if moves - payment.invoice_ids:
+                moves.matched_payment_ids += payment
 
     def _stripe_open_exception(self, error):
         """Open an exception for finance without failing the job (the job's
@@ -534,7 +604,11 @@ class QtcBackend(models.Model):
         self._stripe_trace(payment, "created", note=note[:250])
         self._stripe_trace(invoice, "updated", note=_("paid by %s", payment.name))
         fee_note = self._stripe_book_fee(change)
-        message = _(
+        message = self._stripe_payment_message(change, payment, invoice, result)
+        return f"{message} {fee_note}" if fee_note else message
+
+    def _stripe_payment_message(self, change, payment, invoice, result):
+        return _(
             "Payment %(payment)s of %(amount)s %(currency)s applied to %(invoice)s "
             "(%(status)s).",
             payment=payment.name,
@@ -543,7 +617,6 @@ class QtcBackend(models.Model):
             invoice=invoice.name,
             status=result.status,
         )
-        return f"{message} {fee_note}" if fee_note else message
 
     def _stripe_raise_unapplied(self, change, result, partner):
         candidates = [
@@ -586,20 +659,27 @@ class QtcBackend(models.Model):
             suggested_action=action,
         )
 
+    def _stripe_payment_values(self, change, invoice, currency, journal):
+        """``account.payment`` values of the money ``change`` received."""
+        return {
+            "payment_type": "inbound",
+            "partner_type": "customer",
+            "partner_id": invoice.commercial_partner_id.id,
+            "amount": self._stripe_amount(change.amount, currency),
+            "currency_id": currency.id,
+            "journal_id": journal.id,
+            "date": (change.created or change.event_created).date(),
+            "memo": _("Stripe %s", change.payment_key),
+            "payment_reference": change.payment_key,
+            # Linked from the start: one insert with the payment instead of a
+            # write on the invoice after reconciling.
+            "invoice_ids": [fields.Command.link(invoice.id)],
+        }
+
     def _stripe_register_payment(self, change, invoice, currency):
         journal = self._stripe_journal()
         payment = self.env["account.payment"].create(
-            {
-                "payment_type": "inbound",
-                "partner_type": "customer",
-                "partner_id": invoice.commercial_partner_id.id,
-                "amount": self._stripe_amount(change.amount, currency),
-                "currency_id": currency.id,
-                "journal_id": journal.id,
-                "date": (change.created or change.event_created).date(),
-                "memo": _("Stripe %s", change.payment_key),
-                "payment_reference": change.payment_key,
-            }
+            self._stripe_payment_values(change, invoice, currency, journal)
         )
         self._stripe_post(payment)
         self._stripe_reconcile(payment, invoice)
