@@ -655,6 +655,7 @@ def create_database(db, key, modules, log_path, extra_addons=()):
         cwd="/",
         check=False,
     )
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log:
         subprocess.run(
             [

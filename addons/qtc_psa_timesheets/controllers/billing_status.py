@@ -9,26 +9,11 @@ body, and a query string would travel unsigned. Published in
 ``static/api/openapi.yaml``.
 """
 
-import json
-import logging
-
 from odoo import http
-from odoo.addons.qtc_connector_base.controllers.main import (
-    json_response,
-    read_capped_body,
-)
-from odoo.addons.qtc_connector_base.exceptions import QtcError
-from odoo.addons.qtc_connector_base.lib import signature
-from odoo.http import request
+from odoo.addons.qtc_connector_base.controllers.main import json_response
 
-from .. import const
 from ..lib import billing_writeback as billing
-
-_logger = logging.getLogger(__name__)
-
-
-def _error(status, message):
-    return json_response({"error": message}, status=status)
+from .main import _error, read_signed_json
 
 
 class PsaBillingStatusController(http.Controller):
@@ -41,52 +26,23 @@ class PsaBillingStatusController(http.Controller):
         save_session=False,
     )
     def psa_billing_status(self, backend_id, **_kwargs):
-        # Narrow sudo boundary: the caller is not a user; the backend, its
-        # secrets and its items are read as superuser only to authenticate and
-        # answer about this backend's items.
-        backends = request.env["qtc.backend"].sudo()
-        config = backends._qtc_webhook_config(backend_id)
-        if (
-            not config
-            or config.state != "active"
-            or config.provider != const.PROVIDER_PUSH
-        ):
-            return _error(401, "invalid signature or unknown backend")
-        backend = backends.browse(backend_id)
-        body = read_capped_body(config.max_body_bytes)
-        if body is None:
-            return _error(413, "body exceeds the size limit; split the request")
-        try:
-            backend._qtc_webhook_verify(body, request.httprequest.headers, config)
-        except signature.SignatureError as exc:
-            _logger.warning(
-                "PSA billing status for backend %s rejected: %s", backend_id, exc
-            )
-            return _error(401, "invalid signature or unknown backend")
-        except QtcError as exc:  # no encryption key: fail closed
-            _logger.error(
-                "PSA billing status for backend %s unverifiable: %s", backend_id, exc
-            )
-            return _error(503, "receiver misconfigured")
-        try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return _error(400, f"malformed JSON: {exc}")
+        backend, _config, data, error = read_signed_json(
+            backend_id,
+            "billing status",
+            "body exceeds the size limit; split the request",
+        )
+        if error:
+            return error
         try:
             external_ids = billing.parse_status_request(
                 data, max_ids=backend.psa_batch_max
             )
         except billing.StatusRequestError as exc:
             return _error(exc.status_code, str(exc))
-        items = (
-            request.env["qtc.psa.item"]
-            .sudo()
-            .search(
-                [
-                    ("backend_id", "=", backend.id),
-                    ("external_id", "in", external_ids),
-                ]
-            )
+        # The backend is the superuser's (see read_signed_json); the
+        # authenticated PSA is answered about this backend's items only.
+        items = backend.env["qtc.psa.item"].search(
+            [("backend_id", "=", backend.id), ("external_id", "in", external_ids)]
         )
         known = {}
         for item in items:

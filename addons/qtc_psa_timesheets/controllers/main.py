@@ -31,6 +31,47 @@ def _error(status, message):
     return json_response({"error": message}, status=status)
 
 
+def read_signed_json(backend_id, endpoint, too_large):
+    """What every PSA endpoint does before its own work, in this order: check
+    the backend -> cap the body -> authenticate the raw body (base HMAC
+    scheme) -> parse the JSON.
+
+    Narrow sudo boundary: the caller is not a user; the backend and its secrets
+    are read as superuser only to authenticate, and the backend returned is
+    the superuser's so the endpoint can store or read this backend's items.
+
+    :param endpoint: what the caller asked for, for the log
+    :param too_large: the 413 answer's message
+    :returns: ``(backend, config, data, None)``, or ``(None, None, None,
+        error_response)`` when the request stops here
+    """
+    backends = request.env["qtc.backend"].sudo()
+    config = backends._qtc_webhook_config(backend_id)
+    if not config or config.state != "active" or config.provider != const.PROVIDER_PUSH:
+        # The published contract answers 401 here: an unknown backend is
+        # indistinguishable from a wrong secret to an outsider.
+        return None, None, None, _error(401, "invalid signature or unknown backend")
+    backend = backends.browse(backend_id)
+    body = read_capped_body(config.max_body_bytes)
+    if body is None:
+        return None, None, None, _error(413, too_large)
+    try:
+        backend._qtc_webhook_verify(body, request.httprequest.headers, config)
+    except signature.SignatureError as exc:
+        _logger.warning("PSA %s for backend %s rejected: %s", endpoint, backend_id, exc)
+        return None, None, None, _error(401, "invalid signature or unknown backend")
+    except QtcError as exc:  # no encryption key: fail closed
+        _logger.error(
+            "PSA %s for backend %s unverifiable: %s", endpoint, backend_id, exc
+        )
+        return None, None, None, _error(503, "receiver misconfigured")
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, None, None, _error(400, f"malformed JSON: {exc}")
+    return backend, config, data, None
+
+
 class PsaController(http.Controller):
     @http.route(
         "/qtc/psa/<int:backend_id>/work_items",
@@ -41,40 +82,17 @@ class PsaController(http.Controller):
         save_session=False,
     )
     def psa_work_items(self, backend_id, **_kwargs):
-        # Narrow sudo boundary: the caller is not a user; the backend and its
-        # secrets are read as superuser only to authenticate and store items.
-        backends = request.env["qtc.backend"].sudo()
-        config = backends._qtc_webhook_config(backend_id)
-        if (
-            not config
-            or config.state != "active"
-            or config.provider != const.PROVIDER_PUSH
-        ):
-            # The published contract answers 401 here: an unknown backend is
-            # indistinguishable from a wrong secret to an outsider.
-            return _error(401, "invalid signature or unknown backend")
-        backend = backends.browse(backend_id)
-        body = read_capped_body(config.max_body_bytes)
-        if body is None:
-            return _error(413, "body exceeds the size limit; split the batch")
-        headers = request.httprequest.headers
-        try:
-            backend._qtc_webhook_verify(body, headers, config)
-        except signature.SignatureError as exc:
-            _logger.warning("PSA push to backend %s rejected: %s", backend_id, exc)
-            return _error(401, "invalid signature or unknown backend")
-        except QtcError as exc:  # no encryption key: fail closed
-            _logger.error("PSA push to backend %s unverifiable: %s", backend_id, exc)
-            return _error(503, "receiver misconfigured")
-        try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return _error(400, f"malformed JSON: {exc}")
+        backend, config, data, error = read_signed_json(
+            backend_id, "push", "body exceeds the size limit; split the batch"
+        )
+        if error:
+            return error
         try:
             items = wi.items_from_body(data)
             results = wi.validate_batch(items, max_items=backend.psa_batch_max)
         except wi.BatchError as exc:
             return _error(exc.status_code, str(exc))
+        headers = request.httprequest.headers
         kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
         answers = backend._psa_store_items(results, kept, config)
         return json_response({"items": answers})
