@@ -833,10 +833,20 @@ class QtcJob(models.Model):
                 if cr.fetchone()[0] != "started":
                     continue
                 env = api.Environment(cr, SUPERUSER_ID, {})
-                env["qtc.job"].browse(job_id)._qtc_apply_failure(
-                    RetryableError(_("Worker died while running the job; recovered.")),
+                job = env["qtc.job"].browse(job_id)
+                # A first death is the worker's misfortune: run again at once
+                # (its channel was blocked meanwhile). A job that keeps dying
+                # may be what kills its workers: back off as usual.
+                delay = 0 if job.attempts <= 1 else None
+                job._qtc_apply_failure(
+                    RetryableError(
+                        _("Worker died while running the job; recovered."),
+                        delay=delay,
+                    ),
                     None,
                 )
+                if delay == 0:
+                    env["qtc.job"]._qtc_wake_workers()
                 recovered.append(job_id)
         if recovered:
             _logger.warning("recovered jobs from dead workers: %s", recovered)

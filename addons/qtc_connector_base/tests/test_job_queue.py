@@ -321,7 +321,9 @@ class TestJobQueue(QtcCase):
         job.invalidate_recordset()
         self.assertEqual(job.state, "pending")
         self.assertIn("Worker died", job.error_message)
-        job.write({"eta": False})
+        self.assertLessEqual(
+            job.eta, fields.Datetime.now(), "a first death runs again at once"
+        )
         self.run_jobs()
         job.invalidate_recordset()
         self.assertEqual((job.state, job.attempts), ("done", 2))
@@ -338,9 +340,11 @@ class TestJobQueue(QtcCase):
         long_ago = fields.Datetime.now() - timedelta(minutes=10)
         Progress = self.env["qtc.job.progress"]
 
-        def dead_job(ref):
+        def dead_job(ref, attempts=1):
             job = self._enqueue(args=[{"ref": ref}])
-            job.write({"state": "started", "attempts": 1, "started_at": long_ago})
+            job.write(
+                {"state": "started", "attempts": attempts, "started_at": long_ago}
+            )
             Progress.create({"job_id": job.id, "heartbeat_at": long_ago})
             self.env.flush_all()
             return job
@@ -348,7 +352,7 @@ class TestJobQueue(QtcCase):
         first = dead_job("first")
         start = qtc_job_module._last_recovery_check + 10**6
         self.assertEqual(self.Job._qtc_recover_if_due(now=start), [first.id])
-        second = dead_job("second")
+        second = dead_job("second", attempts=2)
         # Within the throttle window a worker does not look again...
         self.assertIsNone(self.Job._qtc_recover_if_due(now=start + 1))
         second.invalidate_recordset()
@@ -358,6 +362,8 @@ class TestJobQueue(QtcCase):
         self.assertEqual(self.Job._qtc_recover_if_due(now=due), [second.id])
         (first | second).invalidate_recordset()
         self.assertEqual(set((first | second).mapped("state")), {"pending"})
+        # A job that died before may be what kills its workers: it backs off.
+        self.assertGreater(second.eta, fields.Datetime.now())
 
     def test_worker_loop_runs_jobs_in_their_own_transactions(self):
         self.enter_test_mode()
