@@ -68,8 +68,8 @@ def odoo_cmd(db, *args):
     return [sys.executable, LAUNCHER, "-d", db, "--addons-path", odoo_paths(), *args]
 
 
-def create_db(db, addons="qtc_connector_base,qtc_bench"):
-    """Drop ``db`` if it exists and create it with ``addons`` (no demo data)."""
+def drop_db(db):
+    """Drop ``db`` if it exists."""
     subprocess.run(
         [sys.executable, "-m", "odoo", "db", "drop", db],
         capture_output=True,
@@ -77,6 +77,11 @@ def create_db(db, addons="qtc_connector_base,qtc_bench"):
         cwd="/",
         check=False,
     )
+
+
+def create_db(db, addons="qtc_connector_base,qtc_bench"):
+    """Drop ``db`` if it exists and create it with ``addons`` (no demo data)."""
+    drop_db(db)
     print(f"creating database {db} with {addons} ...", flush=True)
     began = time.monotonic()
     subprocess.run(
@@ -553,13 +558,7 @@ def main():
         )
     print(f"  raw INSERT+COMMIT floor: {insert_rate:.0f}/s")
     if not args.keep_db:
-        subprocess.run(
-            [sys.executable, "-m", "odoo", "db", "drop", args.db],
-            capture_output=True,
-            env=env_vars(),
-            cwd="/",
-            check=False,
-        )
+        drop_db(args.db)
 
 
 if __name__ == "__main__":

@@ -532,13 +532,7 @@ def main():
         print(f"  time per item, largest vs smallest run: {scale:.2f}x (1.00 = linear)")
     print(f"  whole benchmark: {time.monotonic() - began:.0f} s")
     if not args.keep_db:
-        subprocess.run(
-            [sys.executable, "-m", "odoo", "db", "drop", args.db],
-            capture_output=True,
-            env=env_vars(),
-            cwd="/",
-            check=False,
-        )
+        bench_base.drop_db(args.db)
 
 
 if __name__ == "__main__":

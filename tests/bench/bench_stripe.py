@@ -904,13 +904,7 @@ def main():
             )
         )
     if not args.keep_db:
-        subprocess.run(
-            [sys.executable, "-m", "odoo", "db", "drop", args.db],
-            capture_output=True,
-            env=env_vars(),
-            cwd="/",
-            check=False,
-        )
+        bench_base.drop_db(args.db)
 
 
 if __name__ == "__main__":

@@ -648,13 +648,7 @@ def database_exists(db):
 def create_database(db, key, modules, log_path, extra_addons=()):
     """Drop ``db`` and create it with ``modules`` and the demo data."""
     env = odoo_env(key)
-    subprocess.run(
-        [sys.executable, "-m", "odoo", "db", "drop", db],
-        capture_output=True,
-        env=env,
-        cwd="/",
-        check=False,
-    )
+    drop_database(db, key)
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log:
         subprocess.run(
@@ -681,6 +675,7 @@ def create_database(db, key, modules, log_path, extra_addons=()):
 
 
 def drop_database(db, key):
+    """Drop ``db`` if it exists."""
     subprocess.run(
         [sys.executable, "-m", "odoo", "db", "drop", db],
         capture_output=True,

@@ -8,7 +8,7 @@ from unittest.mock import patch
 import responses
 
 from odoo.exceptions import AccessError
-from odoo.tests import HttpCase, TransactionCase
+from odoo.tests import HttpCase, TransactionCase, new_test_user
 from odoo.tests.common import _super_send
 
 from ..lib import signature
@@ -112,6 +112,27 @@ class QtcTraceAssertions:
     """Checks a connector runs on each model it makes traceable."""
 
     TRACE_CODE = "action = records.action_qtc_trace()"
+
+    @classmethod
+    def make_trace_users(cls, login, business_groups, company=None):
+        """Two users with ``business_groups`` (comma-separated xml ids): the
+        first also in QTC User, the second without any QTC group.
+
+        :returns: ``(qtc_user, plain_user)``
+        """
+        extra = {}
+        if company:
+            extra = {"company_id": company.id, "company_ids": [company.id]}
+        qtc_user = new_test_user(
+            cls.env,
+            f"{login}_finance",
+            groups=f"{business_groups},qtc_connector_base.group_qtc_user",
+            **extra,
+        )
+        plain_user = new_test_user(
+            cls.env, f"{login}_plain", groups=business_groups, **extra
+        )
+        return qtc_user, plain_user
 
     def trace_actions(self, model_name):
         return self.env["ir.actions.server"].search(

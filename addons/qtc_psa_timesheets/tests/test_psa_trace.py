@@ -1,5 +1,5 @@
 from odoo.addons.qtc_connector_base.tests.common import QtcTraceAssertions
-from odoo.tests import new_test_user, tagged
+from odoo.tests import tagged
 
 from .common import PsaCase
 
@@ -9,20 +9,11 @@ class TestPsaTrace(QtcTraceAssertions, PsaCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        company = cls.company_data["company"]
-        business = (
+        cls.finance, cls.manager = cls.make_trace_users(
+            "psa_trace",
             "hr_timesheet.group_hr_timesheet_approver,"
-            "sales_team.group_sale_salesman_all_leads,account.group_account_invoice"
-        )
-        common = {"company_id": company.id, "company_ids": [company.id]}
-        cls.finance = new_test_user(
-            cls.env,
-            "psa_trace_finance",
-            groups=f"{business},qtc_connector_base.group_qtc_user",
-            **common,
-        )
-        cls.manager = new_test_user(
-            cls.env, "psa_trace_plain", groups=business, **common
+            "sales_team.group_sale_salesman_all_leads,account.group_account_invoice",
+            company=cls.company_data["company"],
         )
 
     def milestone_item(self, **values):

@@ -1,5 +1,5 @@
 from odoo.addons.qtc_connector_base.tests.common import QtcTraceAssertions
-from odoo.tests import new_test_user, tagged
+from odoo.tests import tagged
 
 from .common import SalesforceCase, acme_record
 
@@ -9,13 +9,10 @@ class TestSalesforceTrace(QtcTraceAssertions, SalesforceCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        business = "sales_team.group_sale_salesman_all_leads,project.group_project_user"
-        cls.finance = new_test_user(
-            cls.env,
-            "sf_trace_finance",
-            groups=f"{business},qtc_connector_base.group_qtc_user",
+        cls.finance, cls.seller = cls.make_trace_users(
+            "sf_trace",
+            "sales_team.group_sale_salesman_all_leads,project.group_project_user",
         )
-        cls.seller = new_test_user(cls.env, "sf_trace_plain", groups=business)
 
     def setUp(self):
         super().setUp()

@@ -8,6 +8,7 @@ from the fixture files (Stripe's own example objects, see tests/fixtures).
 import itertools
 import json
 import time
+from urllib.parse import parse_qs
 
 from odoo.addons.account.tests.common import (
     AccountTestInvoicingCommon,
@@ -25,6 +26,27 @@ _ids = itertools.count(1)
 def new_id(prefix):
     """A fresh Stripe-looking id, unique within the test run."""
     return f"{prefix}_qtcTest{next(_ids):06d}"
+
+
+class CheckoutStandInMixin:
+    """Stripe's Checkout Session create, answered by ``new_session`` (register
+    it as a ``responses`` callback); the sessions made are in ``self.sessions``."""
+
+    def new_session(self, request):
+        """Stripe's answer to a Checkout Session create: a fresh session for
+        the amount asked, expiring in 24 hours as by default."""
+        form = parse_qs(request.body)
+        session_id = new_id("cs_test")
+        session = {
+            "id": session_id,
+            "object": "checkout.session",
+            "url": f"https://checkout.stripe.com/c/pay/{session_id}",
+            "amount_total": int(form["line_items[0][price_data][unit_amount]"][0]),
+            "expires_at": int(time.time()) + 24 * 3600,
+            "metadata": {"odoo_invoice_id": form["metadata[odoo_invoice_id]"][0]},
+        }
+        self.sessions.append(session)
+        return 200, {}, json.dumps(session)
 
 
 class StripeEventsMixin:

@@ -1,23 +1,19 @@
 """The invoice email (Odoo's Send & Print) carries the durable payment link,
 and sending it asks Stripe nothing."""
 
-import json
-import time
-from urllib.parse import parse_qs
-
 import requests
 import responses
 
 from odoo import fields
 from odoo.tests import tagged
 
-from .common import StripeCase, new_id
+from .common import CheckoutStandInMixin, StripeCase, new_id
 
 API = "https://api.stripe.com"
 
 
 @tagged("post_install", "-at_install")
-class TestStripeInvoiceEmail(StripeCase):
+class TestStripeInvoiceEmail(CheckoutStandInMixin, StripeCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -34,22 +30,6 @@ class TestStripeInvoiceEmail(StripeCase):
         responses.add_callback(
             responses.POST, f"{API}/v1/checkout/sessions", callback=self.new_session
         )
-
-    def new_session(self, request):
-        """Stripe's answer to a Checkout Session create: a fresh session for
-        the amount asked, expiring in 24 hours as by default."""
-        form = parse_qs(request.body)
-        session_id = new_id("cs_test")
-        session = {
-            "id": session_id,
-            "object": "checkout.session",
-            "url": f"https://checkout.stripe.com/c/pay/{session_id}",
-            "amount_total": int(form["line_items[0][price_data][unit_amount]"][0]),
-            "expires_at": int(time.time()) + 24 * 3600,
-            "metadata": {"odoo_invoice_id": form["metadata[odoo_invoice_id]"][0]},
-        }
-        self.sessions.append(session)
-        return 200, {}, json.dumps(session)
 
     def send(self, invoice, user=None):
         """Send the invoice by email through the Send & Print wizard."""

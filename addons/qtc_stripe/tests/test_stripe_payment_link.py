@@ -1,9 +1,7 @@
 """The durable payment link over HTTP: ``/qtc/stripe/pay/<id>?access_token=``
 sends the customer to a Stripe Checkout Session, reused while valid."""
 
-import json
 import re
-import time
 from datetime import timedelta
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
@@ -14,14 +12,14 @@ import responses
 from odoo import fields
 from odoo.tests import tagged
 
-from .common import StripeHttpCase, new_id
+from .common import CheckoutStandInMixin, StripeHttpCase, new_id
 
 API = "https://api.stripe.com"
 SESSIONS = f"{API}/v1/checkout/sessions"
 
 
 @tagged("post_install", "-at_install")
-class TestStripePaymentLink(StripeHttpCase):
+class TestStripePaymentLink(CheckoutStandInMixin, StripeHttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -38,22 +36,6 @@ class TestStripePaymentLink(StripeHttpCase):
         self.sessions = []
         responses.post(f"{API}/v1/customers", json={"id": new_id("cus")})
         responses.add_callback(responses.POST, SESSIONS, callback=self.new_session)
-
-    def new_session(self, request):
-        """Stripe's answer to a Checkout Session create: a fresh session for
-        the amount asked, expiring in 24 hours as by default."""
-        form = parse_qs(request.body)
-        session_id = new_id("cs_test")
-        session = {
-            "id": session_id,
-            "object": "checkout.session",
-            "url": f"https://checkout.stripe.com/c/pay/{session_id}",
-            "amount_total": int(form["line_items[0][price_data][unit_amount]"][0]),
-            "expires_at": int(time.time()) + 24 * 3600,
-            "metadata": {"odoo_invoice_id": form["metadata[odoo_invoice_id]"][0]},
-        }
-        self.sessions.append(session)
-        return 200, {}, json.dumps(session)
 
     # -------------------------------------------------------------- helpers
 

@@ -1,5 +1,5 @@
 from odoo.addons.qtc_connector_base.tests.common import QtcTraceAssertions
-from odoo.tests import new_test_user, tagged
+from odoo.tests import tagged
 
 from .common import StripeCase, new_id
 
@@ -9,19 +9,10 @@ class TestStripeTrace(QtcTraceAssertions, StripeCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        company = cls.company_data["company"]
-        common = {"company_id": company.id, "company_ids": [company.id]}
-        cls.finance = new_test_user(
-            cls.env,
-            "stripe_trace_finance",
-            groups="account.group_account_invoice,qtc_connector_base.group_qtc_user",
-            **common,
-        )
-        cls.accountant = new_test_user(
-            cls.env,
-            "stripe_trace_plain",
-            groups="account.group_account_invoice",
-            **common,
+        cls.finance, cls.accountant = cls.make_trace_users(
+            "stripe_trace",
+            "account.group_account_invoice",
+            company=cls.company_data["company"],
         )
 
     def test_invoice_and_payment_have_one_trace_entry_and_button(self):

@@ -12,7 +12,7 @@ from pathlib import Path
 import requests
 import responses
 
-from odoo import fields
+from odoo import Command, fields
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 from odoo.addons.qtc_connector_base.tests.common import QtcTestMixin
 
@@ -240,6 +240,38 @@ class QtcTaxCase(QtcTestMixin, AccountTestInvoicingCommon):
             tax_breaker_cooldown=300,
         )
         cls.backend._qtc_set_secret("avatax_license_key", "LICENSE-KEY-0123456789")
+
+    @classmethod
+    def _qtc_make_illinois_rate_table(cls):
+        """A rate-table backend with Chicago's jurisdictions (and a zero-rated
+        services code), after the AvaTax backend in sequence."""
+        us = cls.env.ref("base.us")
+        illinois = cls.env.ref("base.state_us_14")
+        rates = [
+            ("ILLINOIS", "State", 6.25, False),
+            ("COOK", "County", 1.75, False),
+            ("CHICAGO", "City", 1.25, False),
+            ("REGIONAL TRANSPORT. AUTHORITY (RTA)", "Special", 1.0, False),
+            ("IL SERVICES", "State", 0.0, "S0000000"),
+        ]
+        return cls._qtc_make_backend(
+            name="Rate table test",
+            provider="tax_rate_table",
+            sequence=20,
+            tax_rate_ids=[
+                Command.create(
+                    {
+                        "country_id": us.id,
+                        "state_id": illinois.id,
+                        "name": name,
+                        "jurisdiction_type": kind,
+                        "rate": rate,
+                        "tax_code": code,
+                    }
+                )
+                for name, kind, rate, code in rates
+            ],
+        )
 
     def setUp(self):
         super().setUp()

@@ -1,6 +1,5 @@
 import responses
 
-from odoo import Command
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 
@@ -12,33 +11,7 @@ class TestRateTable(QtcTaxCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        us = cls.env.ref("base.us")
-        illinois = cls.env.ref("base.state_us_14")
-        rates = [
-            ("ILLINOIS", "State", 6.25, False),
-            ("COOK", "County", 1.75, False),
-            ("CHICAGO", "City", 1.25, False),
-            ("REGIONAL TRANSPORT. AUTHORITY (RTA)", "Special", 1.0, False),
-            ("IL SERVICES", "State", 0.0, "S0000000"),
-        ]
-        cls.table = cls._qtc_make_backend(
-            name="Rate table test",
-            provider="tax_rate_table",
-            sequence=20,
-            tax_rate_ids=[
-                Command.create(
-                    {
-                        "country_id": us.id,
-                        "state_id": illinois.id,
-                        "name": name,
-                        "jurisdiction_type": kind,
-                        "rate": rate,
-                        "tax_code": code,
-                    }
-                )
-                for name, kind, rate, code in rates
-            ],
-        )
+        cls.table = cls._qtc_make_illinois_rate_table()
 
     def setUp(self):
         super().setUp()

@@ -1,7 +1,7 @@
 import responses
 
 from odoo.addons.qtc_connector_base.tests.common import QtcTraceAssertions
-from odoo.tests import new_test_user, tagged
+from odoo.tests import tagged
 
 from .test_sale_quote import QtcTaxSaleCase, timeout
 
@@ -11,20 +11,10 @@ class TestTaxSaleTrace(QtcTraceAssertions, QtcTaxSaleCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        company = cls.company_data["company"]
-        common = {"company_id": company.id, "company_ids": [company.id]}
-        cls.finance = new_test_user(
-            cls.env,
-            "tax_sale_trace_finance",
-            groups="sales_team.group_sale_salesman_all_leads,"
-            "qtc_connector_base.group_qtc_user",
-            **common,
-        )
-        cls.seller = new_test_user(
-            cls.env,
-            "tax_sale_trace_plain",
-            groups="sales_team.group_sale_salesman_all_leads",
-            **common,
+        cls.finance, cls.seller = cls.make_trace_users(
+            "tax_sale_trace",
+            "sales_team.group_sale_salesman_all_leads",
+            company=cls.company_data["company"],
         )
 
     def test_order_has_one_trace_entry_and_button(self):
