@@ -49,14 +49,18 @@ DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_MAX_BACKOFF = 3600
 # A started job whose heartbeat is older than this, and whose worker no longer
 # holds its advisory lock, is taken back to pending by the recovery. The lock is
-# taken before the claim commits, so a free lock already means a dead worker; the
-# heartbeat age only spares jobs claimed a moment ago. Kept short because a dead
-# job holds its channel's capacity (a capacity-1 channel stops) until recovered.
-STALE_HEARTBEAT_SECONDS = 30
-HEARTBEAT_INTERVAL_SECONDS = 15
-# Busy job workers also look for dead workers' jobs, at most this often per
-# process, so recovery does not wait for the recovery cron's next run.
-RECOVERY_CHECK_SECONDS = 10
+# taken before the claim commits and PostgreSQL drops it with the dead worker's
+# connection, so a free lock already means a dead worker; the heartbeat age is a
+# second signal (a live worker beats every HEARTBEAT_INTERVAL_SECONDS, so only
+# one that missed two beats AND lost its lock is taken back). Kept short because
+# a dead job holds its channel's capacity (a capacity-1 channel stops) until
+# recovered: after a worker is killed mid-job its channel runs again within
+# about STALE_HEARTBEAT_SECONDS + RECOVERY_CHECK_SECONDS.
+STALE_HEARTBEAT_SECONDS = 12
+HEARTBEAT_INTERVAL_SECONDS = 5
+# Job workers also look for dead workers' jobs, at most this often per process,
+# so recovery does not wait for the recovery cron's next run (one indexed query).
+RECOVERY_CHECK_SECONDS = 4
 # Namespace of the advisory locks a running job holds (first key of the pair).
 JOB_LOCK_NAMESPACE = 824201
 CHANNEL_LOCK_NAMESPACE = 824202

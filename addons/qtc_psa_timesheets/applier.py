@@ -39,8 +39,9 @@ import json
 import logging
 from datetime import UTC
 
-from odoo import _
+from odoo import _, fields
 from odoo.addons.qtc_connector_base.exceptions import BusinessError
+from odoo.addons.qtc_connector_base.lib import bulk_sql
 from odoo.addons.qtc_connector_base.models.qtc_backend import BUSINESS_ERRORS
 
 from . import const
@@ -48,6 +49,32 @@ from .lib import billing_rules as rules
 from .lib import work_item as wi
 
 _logger = logging.getLogger(__name__)
+
+# The columns of a new ``qtc.psa.item`` row written by ``_create_records``
+# (with the backend, company and create/write stamps), and those
+# ``_write_items`` sets once its timesheet exists; SQL types.
+ITEM_COLUMNS = {
+    "external_id": "varchar",
+    "kind": "varchar",
+    "status": "varchar",
+    "version": "int4",
+    "external_updated_at": "timestamp",
+    "date": "date",
+    "billable": "bool",
+    "payload": "text",
+    "psa_rate": "float8",
+    "correlation_id": "varchar",
+    "project_id": "int4",
+    "task_id": "int4",
+    "employee_id": "int4",
+    "quantity": "float8",
+}
+LINK_COLUMNS = {
+    "analytic_line_id": "int4",
+    "sale_line_id": "int4",
+    "rate_mismatch": "bool",
+    "rate_difference": "float8",
+}
 
 # A pass that found refusals only visible after writing is redone without them;
 # the refusals are deterministic, so a second pass normally suffices.
@@ -271,7 +298,7 @@ class BatchApplier:
                 )
             )
             outcomes[plan.event.id] = ("done", f"{plan.action.value} ({outcome})")
-        env["qtc.trace"].sudo().create(traces)
+        env["qtc.trace"]._qtc_insert(traces)
         return sequential
 
     def _resolve(self, applies, failures):
@@ -344,24 +371,39 @@ class BatchApplier:
             refuse(plan, plan.record.company_id, [plan.record.date])
 
     def _create_records(self, applies):
-        """Create the ``qtc.psa.item`` rows of first deliveries in one insert,
-        with every value known before their timesheets exist (``_write_items``
-        then adds only the line and its sale line)."""
+        """Insert the ``qtc.psa.item`` rows of first deliveries with ONE SQL
+        statement, with every value known before their timesheets exist
+        (``_write_items`` then adds only the line and its sale line). The
+        item row is the connector's own bookkeeping: nothing computes from it,
+        so the volume path does not pay the ORM's per-record create."""
         new = [plan for plan in applies if not plan.record]
         if not new:
             return
-        records = self.env["qtc.psa.item"].create(
+        now = fields.Datetime.now()
+        uid = self.env.uid
+        ids = bulk_sql.insert_rows(
+            self.env.cr,
+            "qtc_psa_item",
+            ITEM_COLUMNS,
             [
                 {
                     **self._item_values(plan),
                     # Early withdrawals are kept without a project or line.
                     **(self._resolved_values(plan) if plan.project else {}),
-                    "backend_id": self.backend.id,
                     "external_id": plan.item.external_id,
                 }
                 for plan in new
-            ]
+            ],
+            constants={
+                "backend_id": self.backend.id,
+                "company_id": self.backend.company_id.id,
+                "create_uid": uid,
+                "create_date": now,
+                "write_uid": uid,
+                "write_date": now,
+            },
         )
+        records = self.env["qtc.psa.item"].browse(ids)
         for plan, record in zip(new, records, strict=True):
             plan.record = record
             plan.created = True
@@ -458,23 +500,32 @@ class BatchApplier:
             order.message_post(body="\n".join(notes))
 
     def _write_items(self, applies, removals):
-        """The item rows' new state; Odoo flushes them as one UPDATE per set of
-        changed columns. Rows inserted by this pass already hold everything
-        but the line, its sale line and a rate difference."""
+        """The item rows' new state. Rows inserted by this pass already hold
+        everything but the line, its sale line and a rate difference: those
+        are set with ONE SQL update. Corrections go through the ORM (Odoo
+        flushes them as one UPDATE per set of changed columns)."""
+        inserted = {}
         for plan in applies:
             decision = plan.decision
             values = {
                 "analytic_line_id": plan.line.id,
                 "sale_line_id": plan.line.so_line.id,
-            }
-            if decision or not plan.created:
-                values["rate_mismatch"] = bool(decision)
-                values["rate_difference"] = (
+                "rate_mismatch": bool(decision),
+                "rate_difference": (
                     float(decision.amount_difference) if decision else 0.0
-                )
-            if not plan.created:
-                values.update(self._item_values(plan), **self._resolved_values(plan))
+                ),
+            }
+            if plan.created:
+                inserted[plan.record.id] = values
+                continue
+            values.update(self._item_values(plan), **self._resolved_values(plan))
             plan.record.write(values)
+        if inserted:
+            self.env.flush_all()
+            bulk_sql.update_rows(self.env.cr, "qtc_psa_item", LINK_COLUMNS, inserted)
+            self.env["qtc.psa.item"].browse(inserted).invalidate_recordset(
+                list(LINK_COLUMNS)
+            )
         for plan in removals:
             if plan.created:  # an early withdrawal: inserted with its values
                 continue

@@ -272,9 +272,11 @@ class StripeBatch:
                 if error.diag.constraint_name != MOVE_NUMBER_CONSTRAINT:
                     raise
                 # Another transaction posted entries in the Stripe journal
-                # meanwhile and took the numbers this snapshot computed: one by
-                # one would collide the same way. Retry the whole batch soon
-                # (a job channel of capacity 1 avoids this, see CONFIGURE).
+                # meanwhile and took the numbers this snapshot computed (Odoo
+                # numbers the first entry of a period while still a draft, so
+                # its own retry on the number does not cover it): one by one
+                # would collide the same way. Retry the whole batch soon (a job
+                # channel of capacity 1 never meets this, see CONFIGURE).
                 raise RetryableError(
                     _(
                         "Another transaction numbered entries in journal %s "
@@ -600,7 +602,7 @@ class StripeBatch:
                         item.change, payment, item.invoice, result
                     ),
                 )
-        self.env["qtc.trace"].sudo().create(traces)
+        self.env["qtc.trace"]._qtc_insert(traces)
         self.env.flush_all()
         return outcomes
 

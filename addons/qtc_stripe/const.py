@@ -53,5 +53,6 @@ WAIT_MAX_SECONDS = 1800
 # commits within seconds and a rolled-back one costs little.
 BATCH_SIZE = 100
 # A batch whose entry numbers another transaction took meanwhile is applied
-# again after about this long (with a channel of capacity 1 it never happens).
+# again after about this long (only when two batches open a period of the
+# journal at once; with a channel of capacity 1 it never happens).
 NUMBERING_RETRY_SECONDS = 5

@@ -2,7 +2,7 @@
 """Benchmark of qtc_stripe's cash application, end to end, against its floor.
 
     python3 tests/bench/bench_stripe.py [--sizes 1000[,10000]] [--workers 2]
-                                        [--clients 8] [--overlap] [--keep-db]
+                                        [--clients 8] [--after-posts] [--keep-db]
 
 For each size N, in one database and one run:
 
@@ -19,8 +19,10 @@ For each size N, in one database and one run:
    ``_qtc_run_one``) apply the events: payment created, posted and reconciled
    with the invoice. Each event has its own job; the job a worker claims takes
    up to ``const.BATCH_SIZE`` ready events of the backend into its
-   transaction (qtc_stripe/applier.py). By default the workers start once
-   every POST is answered, with ``--overlap`` they run while the POSTs come in;
+   transaction (qtc_stripe/applier.py). By default the workers run
+   while the POSTs come in, as in production (``--after-posts``: once every
+   POST is answered, to see the apply phase alone); the backend's job channel
+   has the product's default capacity (2: two batches at a time);
 4. the baseline: the same number of processes create, post and reconcile a
    bare ``account.payment`` for each of the next N invoices, one by one, one
    transaction per payment, as a user registering payments would;
@@ -854,14 +856,17 @@ def main():
     parser.add_argument(
         "--capacity",
         type=int,
-        default=1,
-        help="capacity of the backend's job channel (0: unlimited; batches "
-        "posting in the one Stripe journal at once then collide on entry "
-        "numbers and retry)",
+        default=2,
+        help="capacity of the backend's job channel (the product's default: 2; "
+        "0: unlimited; 1: one batch at a time)",
     )
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument(
-        "--overlap", action="store_true", help="apply while the POSTs come in"
+        "--after-posts",
+        dest="overlap",
+        action="store_false",
+        help="start applying once every POST is answered (default: while the "
+        "POSTs come in)",
     )
     parser.add_argument(
         "--max-minutes", type=float, default=30, help="bound of each phase"

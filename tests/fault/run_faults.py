@@ -49,9 +49,9 @@ A summary table (scenario, events sent, applied, duplicates, lost, 5xx) ends
 the run; the exit status is non-zero when a scenario failed. A killed cron
 worker's job is taken back by the base's recovery (``_qtc_recover_stale``:
 stale heartbeat and its advisory lock free): during the load by the product
-itself (busy job workers look every 10 s, the recovery cron every minute, 30 s
+itself (job workers look every 4 s, the recovery cron every minute; 12 s
 heartbeat threshold), and while a scenario drains the queue at its end also by
-the suite, every few seconds with a 15 s threshold.
+the suite, every 3 s with the same threshold.
 Throughput is printed twice: requests acknowledged (the webhook side) and time
 items applied (the job side, which waits for that recovery after a mid-job
 kill).
@@ -147,7 +147,7 @@ total = 0
 while time.time() < until:
     with registry.cursor() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {})
-        total += len(env["qtc.job"]._qtc_recover_stale(stale_seconds=15))
+        total += len(env["qtc.job"]._qtc_recover_stale())
     time.sleep(3)
 print(total)
 """

@@ -3,6 +3,7 @@ import json
 from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
 
+from ..lib import bulk_sql
 from ..lib.errors import BusinessError
 from ..models.qtc_backend import InboundEvent
 from ..models.qtc_trace import TRACE_ACTION_PREFIX, TRACE_VIEW_PREFIX
@@ -146,6 +147,66 @@ class TestTrace(QtcCase):
         )
         self.assertEqual(steps[0].action_open()["res_id"], event.id)
         self.assertEqual(steps[1].action_open()["res_model"], "qtc.job")
+
+    def test_trace_lines_written_in_one_statement_are_read_back_in_order(self):
+        event = self._receive("evt_bulk", {"ref": "T-B", "name": "Bulk"})
+        partners = self.env["res.partner"].create(
+            [{"name": f"Bulk {n}"} for n in range(3)]
+        )
+        self.assertFalse(event.trace_ids)  # now in the cache, empty
+        queries_before = self.cr.sql_log_count
+        ids = self.env["qtc.trace"]._qtc_insert(
+            [
+                {
+                    "correlation_id": event.correlation_id,
+                    "event_id": event.id,
+                    "job_id": False,  # the ORM's empty: NULL
+                    "backend_id": self.backend.id,
+                    "res_model": partner._name,
+                    "res_id": partner.id,
+                    "res_name": partner.display_name,
+                    "operation": "created",
+                    "note": f"line {n}",
+                }
+                for n, partner in enumerate(partners)
+            ]
+        )
+        self.assertLessEqual(self.cr.sql_log_count - queries_before, 2)
+        traces = self.env["qtc.trace"].browse(ids)
+        self.assertEqual(traces.mapped("note"), ["line 0", "line 1", "line 2"])
+        self.assertEqual(traces.mapped("res_id"), partners.ids)
+        self.assertFalse(traces.job_id)
+        self.assertEqual(set(traces.mapped("create_uid")), {self.env.user})
+        # The event's cached one2many was dropped: it lists the new lines.
+        self.assertEqual(event.trace_ids, traces)
+        self.assertEqual(
+            self._steps(event.action_view_trace()).mapped("kind")[0], "event"
+        )
+
+    def test_bulk_update_keeps_false_in_booleans_and_null_elsewhere(self):
+        jobs = self.env["qtc.job"].create(
+            [
+                {"name": "bulk a", "model_name": "res.partner", "method_name": "x"},
+                {"name": "bulk b", "model_name": "res.partner", "method_name": "x"},
+            ]
+        )
+        self.env.flush_all()
+        updated = bulk_sql.update_rows(
+            self.cr,
+            "qtc_job",
+            {"cancel_requested": "bool", "result": "text"},
+            {
+                jobs[0].id: {"cancel_requested": False, "result": "kept"},
+                jobs[1].id: {"cancel_requested": True, "result": False},
+            },
+        )
+        self.assertEqual(updated, 2)
+        self.cr.execute(
+            "SELECT cancel_requested, result FROM qtc_job WHERE id = ANY(%s) "
+            "ORDER BY id",
+            (jobs.ids,),
+        )
+        self.assertEqual(self.cr.fetchall(), [(False, "kept"), (True, None)])
 
     def test_failed_flow_shows_in_the_trace_of_the_record_it_names(self):
         partner = self.env["res.partner"].create({"name": "Blocked Co"})
