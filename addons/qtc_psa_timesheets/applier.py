@@ -39,7 +39,7 @@ import json
 import logging
 from datetime import UTC
 
-from odoo import _, fields
+from odoo import _
 from odoo.addons.qtc_connector_base.exceptions import BusinessError
 from odoo.addons.qtc_connector_base.lib import bulk_sql
 from odoo.addons.qtc_connector_base.models.qtc_backend import BUSINESS_ERRORS
@@ -379,7 +379,7 @@ class BatchApplier:
         new = [plan for plan in applies if not plan.record]
         if not new:
             return
-        now = fields.Datetime.now()
+        now = self.env.cr.now()  # as the ORM stamps create_date
         uid = self.env.uid
         ids = bulk_sql.insert_rows(
             self.env.cr,

@@ -115,7 +115,7 @@ class QtcTrace(models.Model):
         if not values_list:
             return []
         self.env.flush_all()
-        now = fields.Datetime.now()
+        now = self.env.cr.now()  # as the ORM stamps create_date
         ids = bulk_sql.insert_rows(
             self.env.cr,
             self._table,
