@@ -114,7 +114,9 @@ class QtcTrace(models.Model):
         """
         if not values_list:
             return []
-        self.env.flush_all()
+        # No flush: the lines reference events, jobs and backends already in
+        # the database, and res_id is not a foreign key; pending ORM writes
+        # have nothing to do with this insert.
         now = self.env.cr.now()  # as the ORM stamps create_date
         ids = bulk_sql.insert_rows(
             self.env.cr,
