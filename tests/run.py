@@ -19,7 +19,9 @@ non-zero when any tier that ran failed. The last line is ``total: N passed, N fa
 
 Options: ``--only static|unit|odoo|fault`` (repeatable), ``--keep-db`` keeps the test
 database for inspection, ``--db NAME`` names it, ``--tags`` narrows Odoo tests
-(Odoo's ``--test-tags`` syntax).
+(Odoo's ``--test-tags`` syntax). The environment variables ``QTC_HTTP_PORT``,
+``QTC_FAULT_HTTP_PORT`` and ``QTC_FAULT_DB`` override the ports and the fault
+database of ``.odoo-ci.yml``, so two checkouts can run their tests at once.
 """
 
 import argparse
@@ -286,7 +288,7 @@ def run_odoo(addons, config, args, tally):
         tags,
         "--stop-after-init",
         "--http-port",
-        str(config.get("http_port", 8169)),
+        str(os.environ.get("QTC_HTTP_PORT") or config.get("http_port", 8169)),
         "--max-cron-threads",
         "0",
         "--log-level",
@@ -357,9 +359,13 @@ def run_fault(config, tally):
         sys.executable,
         str(ROOT / "tests" / "fault" / "run_faults.py"),
         "--db",
-        str(config.get("fault_database", "qtc_fault")),
+        str(
+            os.environ.get("QTC_FAULT_DB") or config.get("fault_database", "qtc_fault")
+        ),
         "--port",
-        str(config.get("fault_http_port", 8189)),
+        str(
+            os.environ.get("QTC_FAULT_HTTP_PORT") or config.get("fault_http_port", 8189)
+        ),
     ]
     started = time.monotonic()
     proc = subprocess.run(
