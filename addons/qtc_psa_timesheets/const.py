@@ -18,6 +18,14 @@ BINDING_PROJECT = "psa.project"
 BINDING_TASK = "psa.task"
 BINDING_MILESTONE = "psa.milestone"
 BINDING_EMPLOYEE = "psa.employee"
+# The Odoo models each binding type may point at (qtc.binding checks it): a
+# person links an unknown PSA reference from its exception.
+BINDING_MODELS = {
+    BINDING_PROJECT: ("project.project",),
+    BINDING_TASK: ("project.task",),
+    BINDING_MILESTONE: ("sale.order.line",),
+    BINDING_EMPLOYEE: ("hr.employee",),
+}
 
 RATE_POLICIES = [
     ("bill_order_price", "Bill at the order price and flag"),

@@ -20,6 +20,13 @@ BINDING_ACCOUNT = "Account"
 BINDING_CONTACT = "Contact"
 BINDING_OPPORTUNITY = "Opportunity"
 BINDING_LINE = "OpportunityLineItem"
+# The Odoo models each binding type may point at (qtc.binding checks it).
+BINDING_MODELS = {
+    BINDING_ACCOUNT: ("res.partner",),
+    BINDING_CONTACT: ("res.partner",),
+    BINDING_OPPORTUNITY: ("sale.order",),
+    BINDING_LINE: ("sale.order.line",),
+}
 
 # Value map codes an administrator fills in.
 MAP_PRODUCT = "salesforce.product"

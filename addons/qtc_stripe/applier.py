@@ -609,8 +609,13 @@ class StripeBatch:
     def _bind_all(self, plans, payments):
         """Bindings of the new payments (PaymentIntent key and charge), created
         in one go; flushed at once so a concurrent batch applying the same
-        money collides here and one of the two rolls back."""
-        bindings = self.env["qtc.binding"]
+        money collides here and one of the two rolls back.
+
+        Bindings are the system's bookkeeping, written as ``_qtc_bind`` writes
+        them (sudo; the binding's own target checks still run) for payments
+        this job just created.
+        """
+        bindings = self.env["qtc.binding"].sudo()
         charges = [p.change.charge_id for p in plans if p.change.charge_id]
         known = (
             bindings.search(

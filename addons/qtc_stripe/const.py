@@ -18,6 +18,20 @@ BINDING_PAYOUT = "payout"  # po_... -> outbound transfer account.payment
 BINDING_FEE = "fee"  # txn_... -> fee journal entry
 # A person picks the invoice an unapplied payment pays (exception "Link").
 BINDING_PAYMENT_TARGET = "payment_target"  # payment key -> account.move
+# The Odoo models each binding type may point at (qtc.binding checks it). A
+# payment Odoo's payment_stripe recorded is bound to its transaction when it
+# has no payment.
+BINDING_MODELS = {
+    BINDING_CUSTOMER: ("res.partner",),
+    BINDING_PAYMENT: ("account.payment", "payment.transaction"),
+    BINDING_CHARGE: ("account.payment", "payment.transaction"),
+    BINDING_REFUND: ("account.payment",),
+    BINDING_DISPUTE: ("account.move",),
+    BINDING_DISPUTE_LOSS: ("account.payment",),
+    BINDING_PAYOUT: ("account.payment",),
+    BINDING_FEE: ("account.move",),
+    BINDING_PAYMENT_TARGET: ("account.move",),
+}
 
 # Our dispute flag on invoices, from Stripe's dispute.status.
 DISPUTE_FLAGS = [

@@ -15,6 +15,11 @@ TAX_STATES = [
     ("rejected", "Rejected by the engine (data to fix)"),
 ]
 
+# Who may quote and commit invoice taxes by hand (with write access to them).
+INVOICING_GROUP = "account.group_account_invoice"
+# Who may quote an order's taxes by hand (with write access to it).
+SALES_GROUP = "sales_team.group_sale_salesman"
+
 OUTAGE_POLICIES = [
     ("hold", "Hold: keep the invoice in draft until the engine answers"),
     ("fallback", "Fallback: post with Odoo's taxes, true-up later"),

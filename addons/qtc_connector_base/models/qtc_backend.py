@@ -10,6 +10,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.http import request
 
 from .. import const
+from ..access import GROUP_MANAGER, GROUP_USER, check_action
 from ..lib import signature
 from ..lib.errors import BusinessError, ConfigError, QtcError
 from ..lib.http import HttpClient
@@ -18,7 +19,7 @@ from .qtc_credential import secret_box
 
 _logger = logging.getLogger(__name__)
 
-MANAGER_GROUP = "qtc_connector_base.group_qtc_manager"
+MANAGER_GROUP = GROUP_MANAGER
 
 # What the webhook controller needs about a backend, cached per process so that
 # accepting an event costs no query for configuration (see _qtc_webhook_config).
@@ -281,6 +282,10 @@ class QtcBackend(models.Model):
 
     def write(self, vals):
         result = super().write(vals)
+        if "company_id" in vals:
+            # Record rules are checked before a write only: a backend moved
+            # to a company the user does not work in is refused after it.
+            self.check_access("write")
         if self._qtc_cached_fields() & set(vals):
             self.env.registry.clear_cache()
         return result
@@ -292,18 +297,25 @@ class QtcBackend(models.Model):
     # ---------------------------------------------------------------- actions
 
     def action_activate(self):
+        check_action(self, GROUP_MANAGER, "write", _("activate a backend"))
         self.write({"state": "active"})
 
     def action_disable(self):
+        check_action(self, GROUP_MANAGER, "write", _("disable a backend"))
         self.write({"state": "disabled"})
 
     def action_reset_draft(self):
+        check_action(self, GROUP_MANAGER, "write", _("reset a backend to draft"))
         self.write({"state": "draft"})
 
     def action_test_connection(self):
         """Call the provider's connection test; report the outcome to the user
-        and in the chatter. Never shows a secret."""
+        and in the chatter. Never shows a secret.
+
+        QTC Managers only: the test sends the backend's credentials out.
+        """
         self.ensure_one()
+        check_action(self, GROUP_MANAGER, "write", _("test a backend's connection"))
         try:
             message = self._qtc_test_connection()
             kind = "success"
@@ -323,8 +335,11 @@ class QtcBackend(models.Model):
         }
 
     def action_end_secret_rotation(self):
-        """Stop accepting the previous webhook secret now."""
+        """Stop accepting the previous webhook secret now (QTC Managers)."""
+        check_action(self, GROUP_MANAGER, "write", _("revoke a webhook secret"))
         for backend in self:
+            # The credential table is readable by no one through the UI; the
+            # manager's rights on the backend were checked above.
             backend.sudo().env["qtc.credential"].search(
                 [
                     ("backend_id", "=", backend.id),
@@ -347,12 +362,15 @@ class QtcBackend(models.Model):
         }
 
     def action_view_jobs(self):
+        check_action(self, GROUP_USER, "read", _("open a backend's jobs"))
         return self._qtc_open_related("qtc.job", _("Jobs"))
 
     def action_view_events(self):
+        check_action(self, GROUP_USER, "read", _("open a backend's events"))
         return self._qtc_open_related("qtc.event", _("Events"))
 
     def action_view_exceptions(self):
+        check_action(self, GROUP_USER, "read", _("open a backend's exceptions"))
         return self._qtc_open_related(
             "qtc.exception", _("Exceptions"), [("state", "=", "open")]
         )
@@ -647,6 +665,17 @@ class QtcBackend(models.Model):
         """
         self.ensure_one()
         return f"/qtc/webhook/{self.id}"
+
+    def _qtc_binding_models(self):
+        """The external types this backend binds, and the Odoo models each may
+        be bound to: ``{external type: (model name, ...)}``.
+
+        ``qtc.binding`` refuses any other type, and a record of another model;
+        the exception queue's Link offers the same. Default: nothing (a
+        backend without a provider binds nothing).
+        """
+        self.ensure_one()
+        return {}
 
     def _qtc_test_connection(self):
         """Check the credentials against the remote system.

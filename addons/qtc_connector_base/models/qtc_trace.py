@@ -6,6 +6,7 @@ from lxml import etree
 from odoo import Command, _, api, fields, models
 from odoo.osv import expression
 
+from ..access import GROUP_USER, check_action
 from ..lib import bulk_sql
 
 _logger = logging.getLogger(__name__)
@@ -84,6 +85,9 @@ class QtcTrace(models.Model):
         job_id = context.get("qtc_job_id") or False
         if not backend and event_id:
             backend = self.env["qtc.event"].sudo().browse(event_id).backend_id
+        if not backend and job_id:
+            # The backend gives the line its company (record rules).
+            backend = self.env["qtc.job"].sudo().browse(job_id).backend_id
         self._qtc_insert(
             [
                 {
@@ -415,7 +419,9 @@ class QtcTrace(models.Model):
         }
 
     def action_open_record(self):
+        """Open the record the line is about (QTC Users)."""
         self.ensure_one()
+        check_action(self, GROUP_USER, "read", _("open a traced record"))
         return {
             "type": "ir.actions.act_window",
             "res_model": self.res_model,

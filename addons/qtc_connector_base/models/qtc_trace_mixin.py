@@ -1,4 +1,6 @@
-from odoo import fields, models
+from odoo import _, fields, models
+
+from ..access import GROUP_USER, check_action
 
 
 class QtcTraceMixin(models.AbstractModel):
@@ -58,5 +60,7 @@ class QtcTraceMixin(models.AbstractModel):
         return scope
 
     def action_qtc_trace(self):
-        """The Trace button: the events and jobs behind these records, in order."""
+        """The Trace button: the events and jobs behind these records, in order
+        (QTC Users who can read the records)."""
+        check_action(self, GROUP_USER, "read", _("open the trace of a record"))
         return self.env["qtc.trace"]._qtc_action_for_record(self)

@@ -1,6 +1,7 @@
 from odoo import _, fields, models, tools
 
 from .. import const
+from ..access import GROUP_USER, check_action
 
 KINDS = [("event", "Event"), ("job", "Job"), ("change", "Change")]
 
@@ -120,8 +121,10 @@ class QtcTraceStep(models.Model):
         )
 
     def action_open(self):
-        """Open what the row is about: the event, the job or the changed record."""
+        """Open what the row is about: the event, the job or the changed record
+        (QTC Users)."""
         self.ensure_one()
+        check_action(self, GROUP_USER, "read", _("open a trace step"))
         if self.kind == "change":
             if self.res_model not in self.env or not self.res_id:
                 return False

@@ -1,4 +1,5 @@
 from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
 
 from ..lib.errors import BusinessError
 
@@ -42,6 +43,24 @@ class QtcValueMap(models.Model):
     def _compute_line_count(self):
         for value_map in self:
             value_map.line_count = len(value_map.line_ids)
+
+    @api.constrains("target_model")
+    def _check_target_model(self):
+        for value_map in self:
+            if value_map.target_model and value_map.target_model not in self.env:
+                raise ValidationError(
+                    _("Model %s does not exist.", value_map.target_model)
+                )
+
+    def write(self, vals):
+        result = super().write(vals)
+        if {"backend_id", "target_model"} & set(vals):
+            # Record rules are checked before a write only: a map moved to
+            # another company's backend is refused after it; its lines must
+            # still point at records of the backend's company.
+            self.check_access("write")
+            self.line_ids._qtc_check_target()
+        return result
 
     @api.model
     def _qtc_find(self, code, backend=None):

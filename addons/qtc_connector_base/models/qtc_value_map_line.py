@@ -1,4 +1,5 @@
 from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
 
 from ..lib.errors import BusinessError
 
@@ -31,6 +32,59 @@ class QtcValueMapLine(models.Model):
             "An external value is mapped once per map.",
         )
     ]
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        lines = super().create(vals_list)
+        lines._qtc_check_target()
+        return lines
+
+    def write(self, vals):
+        result = super().write(vals)
+        if {"map_id", "res_id", "record_ref"} & set(vals):
+            self._qtc_check_target()
+            # Rules are checked before a write only (a line moved to a map of
+            # another company is refused after it).
+            self.check_access("write")
+        return result
+
+    def _qtc_check_target(self):
+        """A line of a map with a target model points at an existing record the
+        user can read, of the map's backend's company (or shared with it).
+
+        :raises ValidationError: missing record or other company
+        :raises AccessError: the user cannot read the record
+        """
+        for line in self.filtered(lambda item: item.target_model and item.res_id):
+            if line.target_model not in self.env:
+                continue  # the map's own constraint names it
+            record = self.env[line.target_model].browse(line.res_id)
+            if not record.exists():
+                raise ValidationError(
+                    _(
+                        "Value %(value)r points to %(model)s %(id)s, which does "
+                        "not exist.",
+                        value=line.external_value,
+                        model=line.target_model,
+                        id=line.res_id,
+                    )
+                )
+            record.check_access("read")
+            backend = line.map_id.backend_id
+            company = (
+                record.sudo().company_id if "company_id" in record._fields else None
+            )
+            if backend and company and company not in backend.company_id.parent_ids:
+                raise ValidationError(
+                    _(
+                        "Value %(value)r points to %(record)s of %(company)s, not "
+                        "of the company of backend %(backend)s.",
+                        value=line.external_value,
+                        record=record.sudo().display_name,
+                        company=company.display_name,
+                        backend=backend.display_name,
+                    )
+                )
 
     @api.model
     def _selection_record_ref(self):

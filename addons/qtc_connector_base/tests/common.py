@@ -20,6 +20,29 @@ OLD_SECRET = "whsec_previous_fedcba9876543210"
 class QtcTestMixin:
     """Factory helpers: a backend with a webhook secret, jobs run inline."""
 
+    # External types the base's tests bind on their provider-less backend.
+    TEST_BINDING_MODELS = {"Account": ("res.partner",), "customer": ("res.partner",)}
+
+    @classmethod
+    def declare_test_binding_models(cls, types=None):
+        """Let provider-less backends bind ``types`` (``{external type:
+        models}``) during the class's tests, as a connector declares its own
+        in ``qtc.backend._qtc_binding_models``."""
+        backend_class = type(cls.env["qtc.backend"])
+        original = backend_class._qtc_binding_models
+        declared = dict(types or cls.TEST_BINDING_MODELS)
+
+        def _qtc_binding_models(self):
+            if self.provider != "none":
+                return original(self)
+            return dict(declared)
+
+        patcher = patch.object(
+            backend_class, "_qtc_binding_models", _qtc_binding_models
+        )
+        patcher.start()
+        cls.addClassCleanup(patcher.stop)
+
     @classmethod
     def _request_handler(cls, session, prepared, /, **kwargs):
         # Odoo's test cases block every external request at Session.send; with

@@ -8,6 +8,11 @@ from .common import QtcCase
 
 @tagged("post_install", "-at_install")
 class TestBindingValueMap(QtcCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.declare_test_binding_models()
+
     def setUp(self):
         super().setUp()
         self.Binding = self.env["qtc.binding"]

@@ -32,6 +32,7 @@ class TestExceptionQueue(QtcCase):
             cls.env, "qtc_finance_ex", groups="qtc_connector_base.group_qtc_user"
         )
         cls.backend.responsible_user_id = cls.finance
+        cls.declare_test_binding_models()
 
     def _receive(self, external_id, payload):
         stored = self.backend._qtc_store_events(

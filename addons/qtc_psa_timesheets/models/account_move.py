@@ -67,6 +67,8 @@ class AccountMove(models.Model):
     def unlink(self):
         # A posted invoice reset to draft and deleted no longer bills its
         # items: tell the PSA (the body is built before the invoice is gone).
+        # Checked first: the write-back below is queued by the system.
+        self.check_access("unlink")
         invoices = self.filtered(
             lambda move: move.move_type == "out_invoice" and move.posted_before
         )

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode, urlsplit
 
 from odoo import _, api, fields, models
+from odoo.addons.qtc_connector_base.access import GROUP_MANAGER, check_action
 from odoo.addons.qtc_connector_base.exceptions import BusinessError
 from odoo.addons.qtc_connector_base.lib import signature
 from odoo.addons.qtc_connector_base.models.qtc_backend import InboundEvent
@@ -19,7 +20,7 @@ from ..lib import work_item as wi
 
 _logger = logging.getLogger(__name__)
 
-MANAGER_GROUP = "qtc_connector_base.group_qtc_manager"
+MANAGER_GROUP = GROUP_MANAGER
 
 
 def _lane_of(project_ref, lanes):
@@ -125,7 +126,9 @@ class QtcBackend(models.Model):
     # ---------------------------------------------------------------- actions
 
     def action_harvest_sync_now(self):
-        """Queue a Harvest sync of this backend now (one at a time)."""
+        """Queue a Harvest sync of this backend now (one at a time; QTC
+        Managers)."""
+        check_action(self, GROUP_MANAGER, "write", _("start a Harvest sync"))
         for backend in self:
             backend._harvest_enqueue_sync()
         return {
@@ -435,6 +438,11 @@ class QtcBackend(models.Model):
         )
 
     # ------------------------------------------------------------------ hooks
+
+    def _qtc_binding_models(self):
+        if self.provider not in const.PSA_PROVIDERS:
+            return super()._qtc_binding_models()
+        return dict(const.BINDING_MODELS)
 
     def _qtc_webhook_path(self):
         if self.provider == const.PROVIDER_HARVEST:

@@ -20,6 +20,7 @@ import threading
 from datetime import UTC, timedelta
 
 from odoo import _, api, fields, models
+from odoo.addons.qtc_connector_base.access import GROUP_MANAGER, check_action
 from odoo.addons.qtc_connector_base.exceptions import (
     BusinessError,
     HttpBusinessError,
@@ -309,7 +310,9 @@ class QtcBackend(models.Model):
     # -------------------------------------------------------------- actions
 
     def action_salesforce_sync_now(self):
-        """Queue a delta sweep of accounts, contacts and opportunities."""
+        """Queue a delta sweep of accounts, contacts and opportunities (QTC
+        Managers)."""
+        check_action(self, GROUP_MANAGER, "write", _("start a Salesforce sync"))
         for backend in self:
             if backend.provider != const.PROVIDER:
                 continue
@@ -546,6 +549,11 @@ class QtcBackend(models.Model):
             response = self._salesforce_call("GET", page.next_records_url)
 
     # ================================================================ hooks
+
+    def _qtc_binding_models(self):
+        if self.provider != const.PROVIDER:
+            return super()._qtc_binding_models()
+        return dict(const.BINDING_MODELS)
 
     def _qtc_test_connection(self):
         if self.provider != const.PROVIDER:
@@ -1386,8 +1394,14 @@ class QtcBackend(models.Model):
 
     def _salesforce_bind_lines(self, lines, sale_lines):
         """Bind each line item to its sale line, as ``qtc.binding._qtc_bind``
-        does one at a time, with one search and one create for all of them."""
-        Binding = self.env["qtc.binding"]
+        does one at a time, with one search and one create for all of them.
+
+        Bindings are the system's bookkeeping, written as ``_qtc_bind`` writes
+        them (sudo, the binding's own target checks still run); the sale lines
+        were just created by this job.
+        """
+        sale_lines.check_access("read")
+        Binding = self.env["qtc.binding"].sudo()
         existing = {}
         for binding in Binding.search(
             [
@@ -1601,13 +1615,19 @@ class QtcBackend(models.Model):
         :raises RetryableError: the call itself failed (5xx, timeout, limit)
         """
         self.ensure_one()
-        bindings = self.env["qtc.binding"].search(
-            [
-                ("backend_id", "=", self.id),
-                ("external_type", "=", const.BINDING_OPPORTUNITY),
-                ("res_model", "=", "sale.order"),
-                ("salesforce_writeback_pending", "=", True),
-            ]
+        # The write-back marks on bindings are the system's bookkeeping (only
+        # QTC Managers edit bindings); the orders are read as the job's user.
+        bindings = (
+            self.env["qtc.binding"]
+            .sudo()
+            .search(
+                [
+                    ("backend_id", "=", self.id),
+                    ("external_type", "=", const.BINDING_OPPORTUNITY),
+                    ("res_model", "=", "sale.order"),
+                    ("salesforce_writeback_pending", "=", True),
+                ]
+            )
         )
         updates, pending = self._salesforce_writeback_updates(bindings)
         requests = writeback_lib.build_update_requests(updates)

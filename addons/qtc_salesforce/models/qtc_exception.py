@@ -1,6 +1,7 @@
 import json
 
 from odoo import _, fields, models
+from odoo.addons.qtc_connector_base.access import GROUP_USER, check_action
 from odoo.exceptions import UserError
 
 from .. import const
@@ -27,7 +28,13 @@ class QtcException(models.Model):
     def action_salesforce_apply_added_lines(self):
         """Add the lines a change to a confirmed order brought, from the
         opportunity as Salesforce has it now; reductions and changed lines are
-        left for a person (noted on the order). Resolves the exception."""
+        left for a person (noted on the order). Resolves the exception.
+
+        QTC Users who may work the exceptions: the lines are Salesforce's,
+        re-read from it for a notification and applied by the system as the
+        event's job would.
+        """
+        check_action(self, GROUP_USER, "write", _("apply a Salesforce change order"))
         for exception in self:
             if not exception.salesforce_can_apply_lines:
                 raise UserError(

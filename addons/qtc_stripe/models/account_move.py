@@ -4,6 +4,7 @@ from urllib.parse import urlencode
 from markupsafe import Markup, escape
 
 from odoo import _, api, fields, models
+from odoo.addons.qtc_connector_base.access import check_action
 from odoo.exceptions import UserError
 
 from .. import const
@@ -13,6 +14,7 @@ from .. import const
 SESSION_MIN_LIFETIME = timedelta(minutes=30)
 # The Odoo route that sends a customer to a current Checkout Session.
 PAY_ROUTE = "/qtc/stripe/pay"
+INVOICING_GROUP = "account.group_account_invoice"
 
 
 class AccountMove(models.Model):
@@ -110,7 +112,10 @@ class AccountMove(models.Model):
 
         :raises UserError: not a posted customer invoice with an open amount,
             or no active Stripe backend for the company
+        :raises AccessError: the user may not edit the invoices (invoicing
+            rights and write access to them)
         """
+        check_action(self, INVOICING_GROUP, "write", _("make a Stripe payment link"))
         for invoice in self:
             if not invoice._stripe_is_payable():
                 raise UserError(

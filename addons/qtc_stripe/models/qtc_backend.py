@@ -91,6 +91,11 @@ class QtcBackend(models.Model):
 
     # ------------------------------------------------------------------ hooks
 
+    def _qtc_binding_models(self):
+        if self.provider != "stripe":
+            return super()._qtc_binding_models()
+        return dict(const.BINDING_MODELS)
+
     def _qtc_webhook_path(self):
         """Stripe's endpoint for this backend: ``/qtc/stripe/<id>/webhook``."""
         if self.provider != "stripe":

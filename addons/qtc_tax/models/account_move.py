@@ -1,6 +1,7 @@
 import logging
 
 from odoo import Command, _, api, fields, models
+from odoo.addons.qtc_connector_base.access import check_action
 from odoo.addons.qtc_connector_base.exceptions import BusinessError
 from odoo.exceptions import UserError
 
@@ -180,7 +181,11 @@ class AccountMove(models.Model):
     # ------------------------------------------------------------- actions
 
     def action_tax_quote(self):
-        """Quote the draft invoice now and apply the engine's taxes."""
+        """Quote the draft invoice now and apply the engine's taxes (users with
+        invoicing rights who may edit the invoices)."""
+        check_action(
+            self, const.INVOICING_GROUP, "write", _("quote an invoice's taxes")
+        )
         for move in self:
             if move.state != "draft" or not move._tax_applies():
                 raise UserError(
@@ -206,7 +211,11 @@ class AccountMove(models.Model):
 
     def action_tax_commit(self):
         """Queue the commit of posted invoices whose taxes are not recorded at
-        the engine yet (after a true-up was settled, or to retry now)."""
+        the engine yet (after a true-up was settled, or to retry now; users
+        with invoicing rights who may edit the invoices)."""
+        check_action(
+            self, const.INVOICING_GROUP, "write", _("commit an invoice's taxes")
+        )
         for move in self:
             if move.state != "posted" or move.tax_state not in (
                 "quoted",

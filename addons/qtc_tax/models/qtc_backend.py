@@ -2,6 +2,11 @@ import json
 import logging
 
 from odoo import Command, _, api, fields, models
+from odoo.addons.qtc_connector_base.access import (
+    GROUP_MANAGER,
+    GROUP_USER,
+    check_action,
+)
 from odoo.addons.qtc_connector_base.exceptions import RetryableError
 from odoo.exceptions import UserError
 
@@ -135,13 +140,16 @@ class QtcBackend(models.Model):
     # ---------------------------------------------------------------- actions
 
     def action_tax_reset_breaker(self):
-        """Close the breaker by hand (after a known outage ended)."""
+        """Close the breaker by hand (after a known outage ended; QTC
+        Managers)."""
+        check_action(self, GROUP_MANAGER, "write", _("reset a tax engine breaker"))
         for backend in self:
             backend._tax_breaker_save(None)
             backend.message_post(body=_("Tax engine circuit breaker reset."))
 
     def action_view_tax_rates(self):
         self.ensure_one()
+        check_action(self, GROUP_USER, "read", _("open a backend's tax rates"))
         return {
             "type": "ir.actions.act_window",
             "name": _("Tax rates"),

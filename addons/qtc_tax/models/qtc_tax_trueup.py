@@ -1,4 +1,14 @@
-from odoo import api, fields, models
+from odoo import _, api, fields, models
+from odoo.addons.qtc_connector_base.access import (
+    GROUP_MANAGER,
+    GROUP_USER,
+    check_action,
+)
+from odoo.exceptions import AccessError
+
+# What the true-up job records; finance users settle and annotate, only QTC
+# Managers may change these.
+RECORDED_FIELDS = {"move_id", "backend_id", "odoo_tax", "engine_tax"}
 
 
 class QtcTaxTrueup(models.Model):
@@ -41,5 +51,26 @@ class QtcTaxTrueup(models.Model):
                 trueup.engine_tax - trueup.odoo_tax
             )
 
+    def write(self, vals):
+        if (
+            RECORDED_FIELDS & set(vals)
+            and not self.env.su
+            and not self.env.user.has_group(GROUP_MANAGER)
+        ):
+            raise AccessError(
+                _(
+                    "A true-up records what the tax engine answered: only QTC "
+                    "Managers may change %(fields)s.",
+                    fields=", ".join(sorted(RECORDED_FIELDS & set(vals))),
+                )
+            )
+        result = super().write(vals)
+        # Record rules are checked before a write only: a true-up moved to an
+        # invoice of another company is refused after it.
+        self.check_access("write")
+        return result
+
     def action_settle(self):
+        """Mark the differences reviewed (QTC Users)."""
+        check_action(self, GROUP_USER, "write", _("settle a tax true-up"))
         self.write({"state": "done"})

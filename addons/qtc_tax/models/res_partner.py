@@ -1,4 +1,5 @@
 from odoo import _, fields, models
+from odoo.addons.qtc_connector_base.access import GROUP_USER, check_action
 from odoo.exceptions import UserError
 
 from ..lib.engine import TaxEngineRejected, TaxEngineUnavailable
@@ -28,6 +29,9 @@ class ResPartner(models.Model):
             is invalid (the message names the fields to check)
         """
         self.ensure_one()
+        # The check sends the address out and its point is to change it: QTC
+        # Users who may edit the partner.
+        check_action(self, GROUP_USER, "write", _("validate an address"))
         company = self.company_id or self.env.company
         # sudo: which engine serves the company is configuration; the user asks
         # for a check of an address they can read, nothing of the backend is

@@ -1,4 +1,5 @@
 from odoo import _, api, fields, models
+from odoo.addons.qtc_connector_base.access import GROUP_USER, check_action
 
 ADDRESS_FIELDS = ("street", "street2", "city", "zip", "state_id", "country_id")
 
@@ -55,7 +56,10 @@ class QtcTaxAddressWizard(models.TransientModel):
         }
 
     def action_apply(self):
-        """Write the normalised address on the partner."""
+        """Write the normalised address on the partner (QTC Users who may edit
+        it)."""
+        check_action(self, GROUP_USER, "read", _("apply a checked address"))
+        check_action(self.partner_id, GROUP_USER, "write", _("apply a checked address"))
         for wizard in self:
             wizard.partner_id.write(wizard._address_values())
             wizard.partner_id.message_post(

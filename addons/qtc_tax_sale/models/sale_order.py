@@ -1,7 +1,9 @@
 import json
 
 from odoo import _, api, fields, models
+from odoo.addons.qtc_connector_base.access import check_action
 from odoo.addons.qtc_connector_base.exceptions import BusinessError
+from odoo.addons.qtc_tax import const as tax_const
 from odoo.addons.qtc_tax.lib import cache
 from odoo.addons.qtc_tax.lib.engine import TaxEngineRejected, TaxEngineUnavailable
 from odoo.exceptions import UserError
@@ -164,7 +166,10 @@ class SaleOrder(models.Model):
         An engine outage is reported, not raised: the order stays as it is
         (editable, confirmable) and follows the backend's outage policy. A
         rejection names the fields to fix.
+
+        :raises AccessError: not a salesman who may edit the orders
         """
+        check_action(self, tax_const.SALES_GROUP, "write", _("quote an order's taxes"))
         outages = []
         for order in self:
             if order.state == "cancel" or not order._tax_applies():
