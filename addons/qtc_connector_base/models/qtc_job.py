@@ -185,7 +185,10 @@ class QtcJob(models.Model):
         readonly=True,
     )
     error_message = fields.Text(readonly=True)
-    error_trace = fields.Text(readonly=True)
+    # Stack traces name code paths and values: QTC Managers only.
+    error_trace = fields.Text(
+        readonly=True, groups="qtc_connector_base.group_qtc_manager"
+    )
     cancel_requested = fields.Boolean(readonly=True)
     progress_ids = fields.One2many(
         "qtc.job.progress", "job_id", string="Heartbeat and progress", readonly=True

@@ -1,10 +1,12 @@
 from . import (
+    test_access,
     test_backend_credentials,
     test_binding_value_map,
     test_exception_queue,
     test_health,
     test_job_queue,
     test_job_queue_concurrency,
+    test_role_matrix,
     test_trace,
     test_webhook,
 )
