@@ -126,6 +126,22 @@ class TestCompanyRules(CompanyPairMixin, QtcCase):
         )
         self.assertEqual(line.with_user(self.user_a).read(["value"])[0]["value"], "60")
 
+    def test_manager_acts_on_own_company_backends_only(self):
+        backend_b = self.backend_b.with_user(self.manager_a)
+        for action in (
+            "action_activate",
+            "action_disable",
+            "action_reset_draft",
+            "action_test_connection",
+            "action_end_secret_rotation",
+            "action_view_jobs",
+            "action_view_events",
+            "action_view_exceptions",
+        ):
+            with self.subTest(action=action), self.assertRaises(AccessError):
+                getattr(backend_b, action)()
+        self.assertEqual(self.backend_b.state, "active")
+
     def test_backend_moved_to_another_company_is_refused_after_the_write(self):
         backend = self.backend.with_user(self.manager_a)
         with self.assertRaises(AccessError):

@@ -144,6 +144,8 @@ MATRIX = {
     "account.move.button_cancel": rule(INVOICING, "posted_invoice"),
     "account.move.unlink": rule(INVOICING, "draft_invoice"),
     "account.move.line.reconcile": rule(INVOICING, "invoice_and_payment_lines"),
+    "account.move.create": rule(INVOICING, "invoice_values"),
+    "account.move.write": rule(INVOICING, "draft_invoice", {"ref": "Matrix ref"}),
     # Ours on invoices: invoicing rights and write access to the invoice. On a
     # draft invoice, past the checks, their own guards refuse it.
     "account.move.action_stripe_payment_link": rule(
@@ -235,6 +237,11 @@ class TestRoleMatrix(QtcHttpCase):
                     company_id=company.id,
                     company_ids=[company.id],
                 )
+        # Any user who can read a backend may follow it, and followers may
+        # post on it: every role follows the backends, so that no check rests
+        # on mail's rights.
+        cls.followers = [user.partner_id.id for user in cls.users.values()]
+        cls.backend.message_subscribe(partner_ids=cls.followers)
         cls.partner = env["res.partner"].create({"name": "Matrix customer"})
         cls.other_partner = env["res.partner"].create({"name": "Matrix other"})
         cls.binding = env["qtc.binding"]._qtc_bind(
@@ -276,9 +283,11 @@ class TestRoleMatrix(QtcHttpCase):
         )
 
     def _provider_backend(self, provider):
-        return self.env["qtc.backend"].create(
+        backend = self.env["qtc.backend"].create(
             {"name": f"Matrix {provider}", "provider": provider}
         )
+        backend.message_subscribe(partner_ids=self.followers)
+        return backend
 
     def _owned(self, model, user, values):
         """A record created for ``user`` (wizards are their creator's only)."""
@@ -299,6 +308,16 @@ class TestRoleMatrix(QtcHttpCase):
         if post:
             invoice.action_post()
         return invoice
+
+    def on_invoice_values(self, user):
+        values = {
+            "move_type": "out_invoice",
+            "partner_id": self.partner.id,
+            "invoice_line_ids": [
+                Command.create({"name": "Matrix work", "quantity": 1, "price_unit": 50})
+            ],
+        }
+        return None, [values]
 
     def _payment(self):
         payment = self.env["account.payment"].create(

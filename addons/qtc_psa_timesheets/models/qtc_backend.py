@@ -130,6 +130,8 @@ class QtcBackend(models.Model):
         Managers)."""
         check_action(self, GROUP_MANAGER, "write", _("start a Harvest sync"))
         for backend in self:
+            if backend.provider != const.PROVIDER_HARVEST:
+                continue
             backend._harvest_enqueue_sync()
         return {
             "type": "ir.actions.client",

@@ -5,6 +5,7 @@ from . import (
     test_billing_status,
     test_billing_writeback,
     test_harvest,
+    test_psa_access,
     test_psa_trace,
     test_push_api,
 )

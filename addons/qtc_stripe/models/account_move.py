@@ -5,7 +5,7 @@ from markupsafe import Markup, escape
 
 from odoo import _, api, fields, models
 from odoo.addons.qtc_connector_base.access import check_action
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from .. import const
 
@@ -15,6 +15,19 @@ SESSION_MIN_LIFETIME = timedelta(minutes=30)
 # The Odoo route that sends a customer to a current Checkout Session.
 PAY_ROUTE = "/qtc/stripe/pay"
 INVOICING_GROUP = "account.group_account_invoice"
+# What Stripe answered, stored by the connector alone (with superuser rights):
+# the durable payment link emailed to customers redirects to the stored
+# Checkout URL, so no user may set it, nor the dispute Stripe reported.
+STRIPE_RECORDED_FIELDS = frozenset(
+    {
+        "stripe_payment_url",
+        "stripe_checkout_session_id",
+        "stripe_payment_url_expires_at",
+        "stripe_payment_url_amount",
+        "stripe_dispute_status",
+        "stripe_dispute_id",
+    }
+)
 
 
 class AccountMove(models.Model):
@@ -60,6 +73,28 @@ class AccountMove(models.Model):
         "leads to a Stripe Checkout page for the open amount, made then if the "
         "current one expired or asks for another amount.",
     )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            self._stripe_check_recorded_fields(vals)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self._stripe_check_recorded_fields(vals)
+        return super().write(vals)
+
+    def _stripe_check_recorded_fields(self, vals):
+        """Refuse a user's value for a field only Stripe's answers set."""
+        touched = STRIPE_RECORDED_FIELDS.intersection(vals)
+        if touched and not self.env.su:
+            raise AccessError(
+                _(
+                    "%(fields)s record what Stripe answered: only the Stripe "
+                    "connector sets them.",
+                    fields=", ".join(sorted(touched)),
+                )
+            )
 
     @api.depends("move_type", "access_token")
     def _compute_stripe_pay_link(self):

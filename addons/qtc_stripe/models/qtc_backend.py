@@ -1069,7 +1069,8 @@ class QtcBackend(models.Model):
             invoice,
             updated_at=_naive_utc(change.event_created),
         )
-        invoice.write(
+        # Written by the connector only (see account_move.STRIPE_RECORDED_FIELDS).
+        invoice.sudo().write(
             {"stripe_dispute_status": flag, "stripe_dispute_id": change.dispute_id}
         )
         return invoice, None
@@ -1616,7 +1617,9 @@ class QtcBackend(models.Model):
             idempotency_key=key,
         )
         expires_at = session.get("expires_at")
-        invoice.write(
+        # Stripe's answer, stored by the connector only: the customer's
+        # durable link leads to this URL (see account_move.STRIPE_RECORDED_FIELDS).
+        invoice.sudo().write(
             {
                 "stripe_payment_url": session.get("url"),
                 "stripe_checkout_session_id": session.get("id"),

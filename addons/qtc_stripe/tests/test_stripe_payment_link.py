@@ -1,6 +1,7 @@
 """The durable payment link over HTTP: ``/qtc/stripe/pay/<id>?access_token=``
 sends the customer to a Stripe Checkout Session, reused while valid."""
 
+import json
 import re
 from datetime import timedelta
 from html import unescape
@@ -10,7 +11,7 @@ import requests
 import responses
 
 from odoo import fields
-from odoo.tests import tagged
+from odoo.tests import new_test_user, tagged
 
 from .common import CheckoutStandInMixin, StripeHttpCase, new_id
 
@@ -106,8 +107,10 @@ class TestStripePaymentLink(CheckoutStandInMixin, StripeHttpCase):
         path = self.pay_path(invoice)
         first = self.open_link(path).headers["Location"]
         old_id = invoice.stripe_checkout_session_id
-        invoice.stripe_payment_url_expires_at = fields.Datetime.now() - timedelta(
-            minutes=1
+        # Time passing, as Stripe's session records it (only the connector
+        # writes these fields).
+        invoice.sudo().stripe_payment_url_expires_at = (
+            fields.Datetime.now() - timedelta(minutes=1)
         )
         response = self.open_link(path)
         self.assertEqual(response.status_code, 303)
@@ -125,8 +128,8 @@ class TestStripePaymentLink(CheckoutStandInMixin, StripeHttpCase):
         self.assertIn(f"after-{old_id}", second_call.request.headers["Idempotency-Key"])
 
         # A session about to expire is not handed out either.
-        invoice.stripe_payment_url_expires_at = fields.Datetime.now() + timedelta(
-            minutes=5
+        invoice.sudo().stripe_payment_url_expires_at = (
+            fields.Datetime.now() + timedelta(minutes=5)
         )
         response = self.open_link(path)
         self.assertEqual(response.headers["Location"], self.sessions[2]["url"])
@@ -159,6 +162,60 @@ class TestStripePaymentLink(CheckoutStandInMixin, StripeHttpCase):
         self.assertEqual(len(self.session_calls()), 1)
 
     # -------------------------------------------------------------- refusals
+
+    def rpc(self, model, method, *args):
+        """``(result, error class name)`` of one ``call_kw`` over HTTP."""
+        self.env.flush_all()
+        body = {
+            "jsonrpc": "2.0",
+            "method": "call",
+            "id": 1,
+            "params": {
+                "model": model,
+                "method": method,
+                "args": list(args),
+                "kwargs": {},
+            },
+        }
+        answer = self.url_open(
+            f"/web/dataset/call_kw/{model}/{method}",
+            data=json.dumps(body),
+            headers={"Content-Type": "application/json"},
+        ).json()
+        self.env.invalidate_all()
+        if "error" in answer:
+            return None, answer["error"]["data"]["name"]
+        return answer["result"], None
+
+    def test_no_user_points_the_payment_link_elsewhere(self):
+        # The durable link emailed to the customer redirects to the stored
+        # Checkout URL: an invoicing user cannot store one of their own.
+        invoice = self.invoice(80.0)
+        biller = new_test_user(
+            self.env,
+            "qtc_stripe_biller",
+            groups="account.group_account_invoice",
+            company_id=invoice.company_id.id,
+            company_ids=invoice.company_id.ids,
+        )
+        self.authenticate(biller.login, biller.login)
+        forged = {
+            "stripe_payment_url": "https://pay.example.net/checkout",
+            "stripe_payment_url_expires_at": "2099-01-01 00:00:00",
+            "stripe_payment_url_amount": 80.0,
+        }
+        _result, error = self.rpc("account.move", "write", invoice.ids, forged)
+        self.assertEqual(error, "odoo.exceptions.AccessError")
+        self.assertFalse(invoice.stripe_payment_url)
+        # Made the one way there is, the link leads to Stripe's session.
+        result, error = self.rpc(
+            "account.move", "action_stripe_payment_link", invoice.ids
+        )
+        self.assertEqual((result, error), (True, None))
+        (session,) = self.sessions
+        self.assertEqual(invoice.stripe_payment_url, session["url"])
+        response = self.open_link(self.pay_path(invoice))
+        self.assertEqual(response.headers["Location"], session["url"])
 
     def test_wrong_or_missing_token_is_404_without_stripe(self):
         invoice = self.invoice(100.0)

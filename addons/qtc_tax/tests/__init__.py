@@ -6,5 +6,6 @@ from . import (
     test_engine_taxes,
     test_outage,
     test_rate_table,
+    test_tax_access,
     test_tax_trace,
 )
