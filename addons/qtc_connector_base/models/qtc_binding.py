@@ -113,9 +113,9 @@ class QtcBinding(models.Model):
                         model=binding.res_model,
                     )
                 )
-            by_model.setdefault(binding.res_model, self.browse())
-            by_model[binding.res_model] |= binding
-        for model, bindings in by_model.items():
+            by_model.setdefault(binding.res_model, []).append(binding.id)
+        for model, binding_ids in by_model.items():
+            bindings = self.browse(binding_ids)
             if model not in self.env:
                 raise ValidationError(_("Model %s is not installed.", model))
             targets = self.env[model].browse(bindings.mapped("res_id"))
