@@ -5,6 +5,7 @@ from . import (
     test_health,
     test_job_queue,
     test_job_queue_concurrency,
+    test_person_errors,
     test_trace,
     test_webhook,
 )

@@ -14,6 +14,13 @@ from odoo.tests.common import _super_send
 from ..lib import signature
 
 TEST_SECRET = "whsec_current_0123456789abcdef"
+# Server errors the web client shows in its warning dialog (message only, no
+# traceback): web/static/src/core/errors/error_dialogs.js.
+WARNING_DIALOG_ERRORS = (
+    "odoo.exceptions.UserError",
+    "odoo.exceptions.ValidationError",
+    "odoo.exceptions.AccessError",
+)
 OLD_SECRET = "whsec_previous_fedcba9876543210"
 
 
@@ -65,7 +72,69 @@ class QtcCase(QtcTestMixin, TransactionCase):
         self.addCleanup(self.registry.leave_test_mode)
 
 
-class QtcHttpCase(QtcTestMixin, HttpCase):
+class QtcButtonMixin:
+    """For an ``HttpCase``: press buttons as the web client does and check
+    what a refused one shows the person."""
+
+    def press_button(self, records, method, *args, login=None):
+        """Call ``method`` on ``records`` as the web client's button does
+        (``/web/dataset/call_button``), as ``login`` (password = login).
+
+        :returns: ``(error, result)`` of the JSON-RPC answer; ``error`` is what
+            the web client turns into its dialog, ``None`` on success
+        """
+        if login:
+            self.authenticate(login, login)
+        if getattr(responses.mock, "_patcher", None) is not None:
+            # The test mocks remote systems; the button goes to the test server.
+            responses.add_passthru(self.base_url())
+        response = self.url_open(
+            f"/web/dataset/call_button/{records._name}/{method}",
+            data=json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "call",
+                    "id": 1,
+                    "params": {
+                        "model": records._name,
+                        "method": method,
+                        "args": [records.ids, *args],
+                        "kwargs": {},
+                    },
+                }
+            ),
+            headers={"Content-Type": "application/json"},
+        )
+        self.assertEqual(response.status_code, 200, response.text[:300])
+        answer = response.json()
+        return answer.get("error"), answer.get("result")
+
+    def assert_person_error(self, error, problems=(), action=None):
+        """``error`` (a JSON-RPC error) opens the web client's warning dialog
+        and its text names the message, each of ``problems`` and ``action``.
+
+        :returns: the dialog's text
+        """
+        self.assertTrue(error, "the button should have been refused")
+        data = error["data"]
+        shown_as = data["name"]
+        if shown_as not in WARNING_DIALOG_ERRORS:
+            # A subclass: the web client reads the class to show it as.
+            shown_as = (data.get("context") or {}).get("exception_class")
+        self.assertIn(shown_as, WARNING_DIALOG_ERRORS, data["name"])
+        # The warning dialog shows the first argument (data.message otherwise).
+        text = data["arguments"][0]
+        self.assertEqual(text, data["message"])
+        for problem in problems:
+            self.assertIn(problem, text)
+        if action:
+            self.assertIn(action, text)
+        if problems or action:
+            self.assertIn("\n\n", text, "message, problems and action apart")
+        return text
+
+
+class QtcHttpCase(QtcButtonMixin, QtcTestMixin, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
