@@ -6,6 +6,7 @@ from . import (
     test_job_queue,
     test_job_queue_concurrency,
     test_person_errors,
+    test_tours,
     test_trace,
     test_webhook,
 )

@@ -1,15 +1,21 @@
 """Shared set-up for the base's Odoo tests and for every connector's tests."""
 
+import base64
 import contextlib
 import json
+import os
+import re
 import time
+import unittest
+from pathlib import Path
 from unittest.mock import patch
 
 import responses
 
 from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, TransactionCase, new_test_user
-from odoo.tests.common import _super_send
+from odoo.tests.common import ChromeBrowser, _find_executable, _super_send
+from odoo.tools import config
 
 from ..lib import signature
 
@@ -264,3 +270,65 @@ class QtcTraceAssertions:
         action = mine.action_qtc_trace()
         self.assertEqual(action["res_model"], "qtc.trace.step")
         return self.env["qtc.trace.step"].with_user(qtc_user).search(action["domain"])
+
+
+SCREENSHOT_SIGNAL = "qtc-screenshot:"
+
+
+class QtcTourCase(HttpCase):
+    """Browser tests: an Odoo tour run in headless Chromium.
+
+    ``run_tour(url, tour, login)`` starts the tour; each ``screenshotSteps(name)``
+    of the tour (``static/tests/tours/qtc_tour_utils.js``) saves the page as
+    ``<screenshots>/tours/<tour>/<nn>-<name>.png``, where ``<screenshots>`` is
+    Odoo's ``--screenshots`` directory (the test command passes
+    ``.qtc/screenshots``). Without a Chrome or Chromium binary the tour is
+    skipped, unless ``QTC_REQUIRE_BROWSER`` is set (the test command sets it
+    after installing Chromium): then it fails.
+    """
+
+    def run_tour(self, url, tour, login, **kwargs):
+        """Run ``tour`` from ``url`` as ``login``.
+
+        :returns: the screenshots saved, in order (``Path``)
+        """
+        try:
+            _find_executable()
+        except unittest.SkipTest as skip:
+            if os.environ.get("QTC_REQUIRE_BROWSER"):
+                self.fail(f"no browser for the tours: {skip}")
+            raise
+        folder = Path(config["screenshots"]) / "tours" / tour
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.png"):
+            old.unlink()
+        saved = []
+        original = ChromeBrowser._handle_console
+
+        def handle_console(browser, type, args=None, stackTrace=None, **kw):
+            text = (args or [{}])[0].get("value")
+            if isinstance(text, str) and text.startswith(SCREENSHOT_SIGNAL):
+                name = re.sub(r"[^\w-]", "_", text[len(SCREENSHOT_SIGNAL) :])
+                path = folder / f"{len(saved) + 1:02d}-{name}.png"
+                saved.append(path)
+                capture = browser._websocket_send(
+                    "Page.captureScreenshot", with_future=True
+                )
+
+                def save(future):
+                    path.write_bytes(base64.b64decode(future.result()["data"]))
+                    # The tour waits for this mark before its next step.
+                    browser._websocket_send(
+                        "Runtime.evaluate",
+                        params={
+                            "expression": "document.body.dataset.qtcScreenshot = "
+                            + json.dumps(text[len(SCREENSHOT_SIGNAL) :])
+                        },
+                    )
+
+                capture.add_done_callback(save)
+            return original(browser, type, args=args, stackTrace=stackTrace, **kw)
+
+        with patch.object(ChromeBrowser, "_handle_console", handle_console):
+            self.start_tour(url, tour, login=login, **kwargs)
+        return saved
