@@ -445,6 +445,9 @@ class Suite:
             [("event_id.external_id", "=", notification), ("state", "=", "pending")],
         )
         if jobs:
+            # Run it now, its failed attempt forgotten (a pending job keeps
+            # its error until it runs again).
+            self.rpc("qtc.job", "action_cancel", jobs)
             self.rpc("qtc.job", "action_requeue", jobs)
         try:
             demo.settle(demo.sf, [notification])

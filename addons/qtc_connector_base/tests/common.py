@@ -14,6 +14,7 @@ import responses
 
 from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, TransactionCase, new_test_user
+from odoo.tests import common as odoo_test_common
 from odoo.tests.common import ChromeBrowser, _find_executable, _super_send
 from odoo.tools import config
 
@@ -294,6 +295,10 @@ class QtcTourCase(HttpCase):
         """
         try:
             _find_executable()
+            if odoo_test_common.websocket is None:
+                raise unittest.SkipTest(
+                    "the Python package websocket-client is missing"
+                )
         except unittest.SkipTest as skip:
             if os.environ.get("QTC_REQUIRE_BROWSER"):
                 self.fail(f"no browser for the tours: {skip}")
