@@ -695,7 +695,8 @@ def main():
     parser.add_argument("--standin-port", type=int, default=8443)
     parser.add_argument("--timeout", type=float, default=180)
     args = parser.parse_args()
-    tls = harness.make_tls_files()
+    # The stand-in's files only: the bundle Odoo trusts is docker/run.sh's.
+    tls = harness.make_tls_files(bundle=False)
     rpc = Rpc(args.url, args.db, args.login, args.password)
     with harness.SalesforceStandIn(args.standin_port, tls, "") as standin:
         demo = Demo(rpc, standin, args.timeout)

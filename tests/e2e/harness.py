@@ -326,11 +326,13 @@ def write_ca_bundle(ca_path, bundle_path, environ=None):
     return configured
 
 
-def make_tls_files(directory=None, environ=None):
+def make_tls_files(directory=None, environ=None, bundle=True):
     """A CA and a server certificate for 127.0.0.1 signed by it, created once
     in ``directory``, and the CA bundle for Odoo (``write_ca_bundle``, written
     again on each call: the environment's bundles may have changed).
 
+    :param bundle: write the bundle; a driver that only serves the stand-in
+        leaves the bundle a running Odoo reads as ``docker/run.sh`` wrote it
     :returns: ``{"cert": path, "key": path, "ca": path, "bundle": path}``
     """
     directory = Path(directory or standin_dir())
@@ -342,7 +344,8 @@ def make_tls_files(directory=None, environ=None):
     }
     if not all(files[name].is_file() for name in ("cert", "key", "ca")):
         make_certificates(files)
-    write_ca_bundle(files["ca"], files["bundle"], environ)
+    if bundle or not files["bundle"].is_file():
+        write_ca_bundle(files["ca"], files["bundle"], environ)
     return {name: str(path) for name, path in files.items()}
 
 
