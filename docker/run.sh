@@ -13,6 +13,11 @@
 # Options:
 #   --check   print the mode that would be used and exit: 0 usable, 2 not
 #   --reset   drop the demo database first (docker: remove the stack's volumes)
+#   --print-ca-bundle
+#             write the CA bundle local mode gives Odoo (REQUESTS_CA_BUNDLE),
+#             print its path and exit: the bundle already configured in the
+#             environment (REQUESTS_CA_BUNDLE, SSL_CERT_FILE, CURL_CA_BUNDLE),
+#             the public roots and the demo stand-in's local CA
 #
 # Environment (defaults in brackets):
 #   QTC_MODE            auto | docker | local                        [auto]
@@ -37,6 +42,7 @@ MODE="${QTC_MODE:-auto}"
 
 check_only=0
 reset=0
+print_ca_bundle=0
 
 usage() {
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
@@ -51,6 +57,7 @@ for arg in "$@"; do
     case "$arg" in
         --check) check_only=1 ;;
         --reset) reset=1 ;;
+        --print-ca-bundle) print_ca_bundle=1 ;;
         -h | --help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument: $arg" ;;
     esac
@@ -182,6 +189,14 @@ ensure_encryption_key() {
     export QTC_ENCRYPTION_KEY
 }
 
+# The demo driver (tests/e2e/demo.py) serves a Salesforce stand-in over HTTPS
+# on 127.0.0.1 with a local CA. Odoo must trust that CA in addition to what it
+# trusts already, never instead: a bundle chosen before (a corporate proxy's,
+# a CI runner's) stays trusted. Prints the bundle's path.
+demo_ca_bundle() {
+    python3 "$ROOT/tests/e2e/harness.py" ca-bundle
+}
+
 # ---------------------------------------------------------------- docker
 
 run_docker() {
@@ -288,13 +303,13 @@ run_local() {
             --stop-after-init --workers 0 --max-cron-threads 0 --log-level warn
     fi
 
-    # The demo driver (tests/e2e/demo.py) serves a Salesforce stand-in over
-    # HTTPS on 127.0.0.1 with a local CA: trust it in addition to the public
-    # roots (the bundle holds both), unless a bundle is already chosen.
-    if [ -z "${REQUESTS_CA_BUNDLE:-}" ] && [ -f "$ROOT/tests/e2e/harness.py" ]; then
-        REQUESTS_CA_BUNDLE="$(python3 "$ROOT/tests/e2e/harness.py" ca-bundle)" \
+    if [ -f "$ROOT/tests/e2e/harness.py" ]; then
+        local before="${REQUESTS_CA_BUNDLE:-${SSL_CERT_FILE:-${CURL_CA_BUNDLE:-}}}"
+        REQUESTS_CA_BUNDLE="$(demo_ca_bundle)" \
             || die "could not create the demo stand-in's certificates"
         export REQUESTS_CA_BUNDLE
+        echo "Outbound HTTPS trusts ${before:+$before, }the public roots and the" \
+            "demo stand-in's local CA: REQUESTS_CA_BUNDLE=$REQUESTS_CA_BUNDLE"
     fi
 
     echo "Odoo: http://localhost:$HTTP_PORT (database $DB; fresh demo database" \
@@ -305,6 +320,11 @@ run_local() {
 }
 
 # ------------------------------------------------------------------ main
+
+if [ "$print_ca_bundle" = 1 ]; then
+    demo_ca_bundle || die "could not create the demo stand-in's certificates"
+    exit 0
+fi
 
 if [ "$MODE" != local ] && detect_docker; then
     run_docker

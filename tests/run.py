@@ -8,7 +8,10 @@ Tiers, in order (settings in ``.odoo-ci.yml``):
 2. unit: the plain-module tests (``addons/*/tests/unit``, ``tests/unit``) under
    pytest, with Odoo made unimportable;
 3. odoo: a fresh database, every qtc addon installed, and every Odoo test of
-   the suite run by Odoo's own runner (``--test-enable --test-tags``);
+   the suite run by Odoo's own runner (``--test-enable --test-tags``); the
+   browser tests (tours) need headless Chromium, installed first from the
+   system's packages (Debian ``chromium``) when no Chrome is found, and their
+   screenshots are written under ``.qtc/screenshots``;
 4. fault: the fault suite (``tests/fault/run_faults.py``) at its small default
    size: a real Odoo server with two workers under load, workers killed,
    connections terminated, redeliveries, an outage, hostile inputs.
@@ -29,6 +32,7 @@ import ast
 import csv
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -260,6 +264,59 @@ def drop_db(name, config):
     )
 
 
+# The Chrome binaries Odoo 18's browser tests look for on Linux, in its order
+# (odoo/tests/common.py, _find_executable): the first found on PATH is used.
+CHROME_NAMES = ("google-chrome", "chromium", "chromium-browser", "google-chrome-stable")
+
+
+def find_chrome():
+    for name in CHROME_NAMES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def ensure_chromium():
+    """A Chrome binary for Odoo's browser tests, installed from the system's
+    packages (Debian ``chromium``) when none is found.
+
+    :returns: ``(path, None)``, or ``(None, why)`` when it cannot be had
+    """
+    found = find_chrome()
+    if found:
+        print(f"browser for the tours: {found}", flush=True)
+        return found, None
+    print(
+        "No Chrome or Chromium for the browser tests (tours): installing the "
+        "system package 'chromium' (apt-get) ...",
+        flush=True,
+    )
+    if not shutil.which("apt-get"):
+        return None, "no apt-get here: install Chromium or Google Chrome by hand"
+    prefix = []
+    if os.geteuid() != 0:
+        if not shutil.which("sudo"):
+            return None, "apt-get needs root and sudo is missing"
+        prefix = ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+    ):
+        proc = subprocess.run(
+            [*prefix, *command], capture_output=True, text=True, env=env
+        )
+        if proc.returncode:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+            return None, f"'{' '.join(command)}' failed: {' / '.join(tail)}"
+    found = find_chrome()
+    if not found:
+        return None, "the package 'chromium' installed no chromium binary on PATH"
+    print(f"installed Chromium for the tours: {found}", flush=True)
+    return found, None
+
+
 def run_odoo(addons, config, args, tally):
     print("== odoo tests", flush=True)
     ok, why = odoo_importable()
@@ -267,11 +324,17 @@ def run_odoo(addons, config, args, tally):
         print(f"SKIPPED the Odoo tier: {why}.")
         tally.lines.append(f"odoo    skipped: {why}")
         return
+    _chrome, browser_problem = ensure_chromium()
+    if browser_problem:
+        # The tours fail rather than skip (QTC_REQUIRE_BROWSER below).
+        print(f"FAIL browser for the tours: {browser_problem}", flush=True)
+        tally.add("browser", 0, 1, browser_problem)
     dbname = args.db or config.get("database", "qtc_test")
     drop_db(dbname, config)
     tags = args.tags or ",".join(f"/{name}" for name in addons)
     logfile = ROOT / ".qtc" / "odoo-test.log"
     logfile.parent.mkdir(exist_ok=True)
+    screenshots = ROOT / ".qtc" / "screenshots"
     cmd = [
         sys.executable,
         "-m",
@@ -295,11 +358,13 @@ def run_odoo(addons, config, args, tally):
         "test",
         "--logfile",
         "",
+        "--screenshots",
+        str(screenshots),
     ]
     if config.get("without_demo", False):
         cmd.append("--without-demo=all")
     started = time.monotonic()
-    env = {**os.environ, "TZ": "UTC"}
+    env = {**os.environ, "TZ": "UTC", "QTC_REQUIRE_BROWSER": "1"}
     env.setdefault("QTC_ENCRYPTION_KEY", config.get("test_encryption_key", ""))
     with open(logfile, "w", encoding="utf-8") as log:
         proc = subprocess.Popen(
@@ -342,6 +407,9 @@ def run_odoo(addons, config, args, tally):
     tally.add(
         "odoo", total - failures - error_count, bad, f"({elapsed:.0f}s, {logfile.name})"
     )
+    tours = sorted(screenshots.glob("tours/*/*.png"))
+    if tours:
+        print(f"tour screenshots: {len(tours)} in {screenshots / 'tours'}")
 
 
 # ---------------------------------------------------------------------- fault

@@ -26,6 +26,10 @@
         "wizards/qtc_exception_replay_views.xml",
         "views/qtc_menus.xml",
     ],
+    "assets": {
+        # Tours of the browser tests (loaded only when tests run).
+        "web.assets_tests": ["qtc_connector_base/static/tests/tours/**/*"],
+    },
     "post_init_hook": "post_init_hook",
     "installable": True,
     "application": True,

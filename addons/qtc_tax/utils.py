@@ -2,18 +2,18 @@
 
 from decimal import Decimal
 
-from odoo.addons.qtc_connector_base.exceptions import BusinessError
-from odoo.exceptions import UserError
+from odoo.addons.qtc_connector_base.exceptions import QtcUserError
 
 from .lib.engine import Address
 
 
-class TaxUserError(BusinessError, UserError):
+class TaxUserError(QtcUserError):
     """A business error of the tax connector.
 
     A ``BusinessError`` for the job runner (the job stops in failed and an
     exception opens with its category and problems) and a ``UserError`` for the
-    web client (a clear dialog instead of a server error when a person posts).
+    web client: the person who posts reads the message, every problem and what
+    to do, in a warning dialog instead of a server error.
     """
 
 

@@ -31,8 +31,14 @@ below, only where none is set yet), the Salesforce backend pointed at the
 stand-in, two products, one consultant and the PSA value maps.
 
 The Odoo server must trust the stand-in's certificate authority: start it
-with ``REQUESTS_CA_BUNDLE=.qtc/standin/ca-bundle.pem`` (``bash docker/run.sh``
-does so in local mode; the files are created on first use by either).
+with ``REQUESTS_CA_BUNDLE`` set to the bundle ``python3 tests/e2e/harness.py
+ca-bundle`` prints (``.qtc/standin/ca-bundle.pem``: the bundle the environment
+had configured, the public roots and the stand-in's CA; ``bash docker/run.sh``
+does so in local mode).
+
+While it waits, the driver prints the last error of any job that is retrying,
+and stops at once with that error when waiting cannot help: an SSL certificate
+or authentication failure, a job failed on a business error, a dead job.
 """
 
 import argparse
@@ -78,6 +84,7 @@ class Demo:
         self.timeout = timeout
         self.out = out
         self.sent = []  # (backend id, event external id, HTTP status)
+        self.watch = harness.JobWatch(rpc, out)
         self.sf = rpc.ref(SF_BACKEND)
         self.psa = rpc.ref(PSA_BACKEND)
         self.stripe = rpc.ref(STRIPE_BACKEND)
@@ -256,6 +263,10 @@ class Demo:
 
         def finished():
             events = self.events(backend_id, keys, ("state", "correlation_id"))
+            # Say what a retrying job goes through; stop on a permanent cause.
+            self.watch.check(
+                [("correlation_id", "in", [e["correlation_id"] for e in events])]
+            )
             if len(events) < len(set(keys)) or any(
                 e["state"] not in FINISHED for e in events
             ):
@@ -271,7 +282,7 @@ class Demo:
             )
             return None if running else events
 
-        events = wait_until(finished, self.timeout, 1.0, f"events {sorted(keys)}")
+        events = self.wait(finished, f"events {sorted(keys)}")
         bad = [e for e in events if e["state"] != "done"]
         if bad:
             details = self.rpc.search_read(
@@ -295,18 +306,30 @@ class Demo:
         return bindings[0]["res_id"] if bindings else None
 
     def wait_jobs(self, domain, what):
-        wait_until(
-            lambda: (
-                not self.rpc(
-                    "qtc.job",
-                    "search_count",
-                    [*domain, ("state", "in", ("pending", "started"))],
-                )
-            ),
-            self.timeout,
-            1.0,
-            what,
-        )
+        def finished():
+            self.watch.check(domain)
+            return not self.rpc(
+                "qtc.job",
+                "search_count",
+                [*domain, ("state", "in", ("pending", "started"))],
+            )
+
+        self.wait(finished, what)
+
+    def wait(self, predicate, what):
+        """``wait_until`` with the driver's timeout; a timeout names the last
+        error of a retrying job, if any.
+
+        :raises harness.JobFailure: a job failed for a cause waiting won't fix
+        """
+        try:
+            return wait_until(predicate, self.timeout, 1.0, what)
+        except TimeoutError as exc:
+            if self.watch.last_error:
+                raise DemoError(
+                    f"{exc}; last error of a retrying {self.watch.last_error}"
+                ) from None
+            raise
 
 
 # ------------------------------------------------------------- the engagement
@@ -672,7 +695,8 @@ def main():
     parser.add_argument("--standin-port", type=int, default=8443)
     parser.add_argument("--timeout", type=float, default=180)
     args = parser.parse_args()
-    tls = harness.make_tls_files()
+    # The stand-in's files only: the bundle Odoo trusts is docker/run.sh's.
+    tls = harness.make_tls_files(bundle=False)
     rpc = Rpc(args.url, args.db, args.login, args.password)
     with harness.SalesforceStandIn(args.standin_port, tls, "") as standin:
         demo = Demo(rpc, standin, args.timeout)
@@ -687,7 +711,7 @@ def main():
                 # An earlier run: remember the state to prove nothing changes.
                 before = snapshot(demo, reached_of(demo, order_id))
             reached = play(demo)
-        except (DemoError, TimeoutError) as exc:
+        except (DemoError, TimeoutError, harness.JobFailure) as exc:
             print(f"\nFAILED: {exc}", file=sys.stderr)
             return 1
         after = snapshot(demo, reached)

@@ -7,8 +7,13 @@
   calls the connector makes (token, SOQL query, sObject Collections, limits),
   with a switch to answer 503 for a while and a per-record delay;
 - ``make_tls_files``: a local certificate authority and a 127.0.0.1 server
-  certificate for the stand-in, and a CA bundle (the usual public roots plus
-  that CA) for the Odoo server's ``REQUESTS_CA_BUNDLE``;
+  certificate for the stand-in, and a CA bundle for the Odoo server's
+  ``REQUESTS_CA_BUNDLE``: the bundle already configured in the environment
+  (``REQUESTS_CA_BUNDLE``, ``SSL_CERT_FILE``, ``CURL_CA_BUNDLE``), the usual
+  public roots and that CA, so the stand-in is trusted in addition to what was
+  trusted before, never instead;
+- ``JobWatch``: what the jobs a driver waits for are going through (the last
+  error of a retrying job), and the permanent failures to stop on at once;
 - ``OdooServer``: an Odoo process with HTTP workers (``docker/odoo_local.py``),
   its worker processes, and their PostgreSQL backends;
 - ``outbound_message``: a Salesforce Outbound Message SOAP envelope.
@@ -41,6 +46,12 @@ ADDONS = ROOT / "addons"
 LAUNCHER = ROOT / "docker" / "odoo_local.py"
 STATE_DIR = ROOT / ".qtc"
 API_VERSION = "v61.0"
+# Environment variables naming a CA bundle file that Odoo's outbound requests
+# (or Python's ssl module) would otherwise use.
+CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")
+PEM_CERTIFICATE_RE = re.compile(
+    r"-----BEGIN CERTIFICATE-----\s.+?-----END CERTIFICATE-----", re.DOTALL
+)
 
 
 def _load(name, path):
@@ -143,6 +154,106 @@ class Rpc:
         return rows[0]["res_id"]
 
 
+# A retrying job whose error says this will not get better by waiting.
+_PERMANENT_ERRORS = (
+    (
+        re.compile(r"SSLError|CERTIFICATE_VERIFY_FAILED|certificate verify failed"),
+        "SSL certificate failure",
+        "Odoo does not trust the remote system's certificate. For the demo "
+        "stand-in, start Odoo with REQUESTS_CA_BUNDLE set to the bundle "
+        "`python3 tests/e2e/harness.py ca-bundle` prints (bash docker/run.sh "
+        "does so in local mode).",
+    ),
+    (
+        re.compile(
+            r"\b(401|403)\b|invalid_grant|invalid_client|INVALID_SESSION_ID|"
+            r"[Aa]uthentication failed|[Uu]nauthori[sz]ed"
+        ),
+        "authentication failure",
+        "The remote system refused the backend's credentials: check them on "
+        "the backend form.",
+    ),
+)
+
+
+class JobFailure(Exception):
+    """A job the driver waits for failed in a way waiting will not fix."""
+
+
+def permanent_cause(job):
+    """Why waiting for ``job`` is pointless, or ``None``.
+
+    :param job: a ``qtc.job`` as read (state, attempts, max_attempts,
+        error_kind, error_message)
+    :returns: ``(cause, hint)``: a failed job (business error), a dead job, or a
+        retrying job whose error is an SSL certificate or authentication failure
+    """
+    message = job.get("error_message") or ""
+    if job["state"] == "failed":
+        return "business error (job failed)", (
+            "Its exception in Quote-to-Cash ▸ Exceptions says what to fix."
+        )
+    if job["state"] == "dead":
+        return f"dead job (gave up after {job['attempts']} attempts)", (
+            "Fix the cause, then Retry the job."
+        )
+    if job["state"] == "pending":
+        for pattern, cause, hint in _PERMANENT_ERRORS:
+            if pattern.search(message):
+                return cause, hint
+    return None
+
+
+class JobWatch:
+    """Reports what the jobs a driver waits for are going through.
+
+    ``check(domain)`` prints the last error of each retrying job once per
+    attempt, and raises ``JobFailure`` with that error when the cause is
+    permanent (see ``permanent_cause``).
+    """
+
+    FIELDS = ("name", "state", "attempts", "max_attempts", "error_kind")
+
+    def __init__(self, rpc, out=print):
+        self.rpc = rpc
+        self.out = out
+        self.reported = set()
+        self.last_error = None
+
+    def check(self, domain):
+        jobs = self.rpc.search_read(
+            "qtc.job",
+            [
+                *domain,
+                ("state", "in", ("pending", "failed", "dead")),
+                # A job queued again by a person has no error kind until it
+                # fails again: its old message is history.
+                ("error_kind", "!=", False),
+                ("error_message", "!=", False),
+            ],
+            [*self.FIELDS, "error_message"],
+            order="id",
+        )
+        for job in jobs:
+            error = (job["error_message"] or "").strip()
+            found = permanent_cause(job)
+            if found:
+                cause, hint = found
+                raise JobFailure(
+                    f"{cause}: job {job['name']!r} (attempt {job['attempts']} of "
+                    f"{job['max_attempts']}): {error}\n{hint}"
+                )
+            self.last_error = f"job {job['name']!r}: {error}"
+            key = (job["id"], job["attempts"])
+            if key not in self.reported:
+                self.reported.add(key)
+                self.out(
+                    f"   ... job {job['name']!r} is retrying (attempt "
+                    f"{job['attempts']} of {job['max_attempts']}): {error}"
+                )
+        return jobs
+
+
 def wait_until(predicate, timeout, interval=0.5, what="condition"):
     """Poll ``predicate`` until it returns a true value; return that value.
 
@@ -161,35 +272,97 @@ def wait_until(predicate, timeout, interval=0.5, what="condition"):
 # ----------------------------------------------------------------- TLS files
 
 
-def make_tls_files(directory=None):
-    """A CA, a server certificate for 127.0.0.1 signed by it, and a bundle of
-    the public roots plus the CA; created once in ``directory``.
+def standin_dir():
+    """Where the stand-in's TLS files live (``QTC_STANDIN_DIR`` overrides)."""
+    return Path(os.environ.get("QTC_STANDIN_DIR") or STATE_DIR / "standin")
 
+
+def configured_ca_bundles(environ=None, exclude=()):
+    """The CA bundle files the environment already chose, in order, each once.
+
+    :param exclude: paths to leave out (the bundle being written)
+    """
+    environ = os.environ if environ is None else environ
+    excluded = {Path(path).resolve() for path in exclude}
+    found = []
+    for name in CA_BUNDLE_VARIABLES:
+        value = environ.get(name)
+        if not value or not Path(value).is_file():
+            continue
+        path = Path(value).resolve()
+        if path not in excluded and path not in found:
+            found.append(path)
+    return found
+
+
+def combined_ca_bundle(*pem_texts):
+    """The certificates of ``pem_texts`` in one bundle, each once, in order."""
+    seen = set()
+    blocks = []
+    for text in pem_texts:
+        for block in PEM_CERTIFICATE_RE.findall(text):
+            key = "".join(block.split())
+            if key not in seen:
+                seen.add(key)
+                blocks.append(block)
+    return "\n".join(blocks) + "\n"
+
+
+def write_ca_bundle(ca_path, bundle_path, environ=None):
+    """Write the bundle Odoo trusts for the demo: the bundles the environment
+    configured, the public roots (certifi) and the stand-in's CA.
+
+    :returns: the configured bundles that were included
+    """
+    import certifi
+
+    bundle_path = Path(bundle_path)
+    configured = configured_ca_bundles(environ, exclude=[bundle_path])
+    texts = [path.read_text(errors="replace") for path in configured]
+    texts += [Path(certifi.where()).read_text(), Path(ca_path).read_text()]
+    temporary = bundle_path.with_suffix(".tmp")
+    temporary.write_text(combined_ca_bundle(*texts))
+    temporary.replace(bundle_path)
+    return configured
+
+
+def make_tls_files(directory=None, environ=None, bundle=True):
+    """A CA and a server certificate for 127.0.0.1 signed by it, created once
+    in ``directory``, and the CA bundle for Odoo (``write_ca_bundle``, written
+    again on each call: the environment's bundles may have changed).
+
+    :param bundle: write the bundle; a driver that only serves the stand-in
+        leaves the bundle a running Odoo reads as ``docker/run.sh`` wrote it
     :returns: ``{"cert": path, "key": path, "ca": path, "bundle": path}``
     """
-    directory = Path(directory or STATE_DIR / "standin")
+    directory = Path(directory or standin_dir())
     files = {
         "cert": directory / "server.pem",
         "key": directory / "server.key",
         "ca": directory / "ca.pem",
         "bundle": directory / "ca-bundle.pem",
     }
-    if all(path.is_file() for path in files.values()):
-        return {name: str(path) for name, path in files.items()}
+    if not all(files[name].is_file() for name in ("cert", "key", "ca")):
+        make_certificates(files)
+    if bundle or not files["bundle"].is_file():
+        write_ca_bundle(files["ca"], files["bundle"], environ)
+    return {name: str(path) for name, path in files.items()}
+
+
+def make_certificates(files, ca_name="QTC local stand-in CA"):
+    """The stand-in's CA (it may only vouch for 127.0.0.1) and its server
+    certificate and key, written to ``files`` (``cert``, ``key``, ``ca``)."""
     import ipaddress
 
-    import certifi
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    directory.mkdir(parents=True, exist_ok=True)
+    files["ca"].parent.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name(
-        [x509.NameAttribute(NameOID.COMMON_NAME, "QTC local stand-in CA")]
-    )
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_name)])
     ca_cert = (
         x509.CertificateBuilder()
         .subject_name(ca_name)
@@ -265,10 +438,6 @@ def make_tls_files(directory=None):
         )
     )
     os.chmod(files["key"], 0o600)
-    files["bundle"].write_text(
-        Path(certifi.where()).read_text() + "\n" + files["ca"].read_text()
-    )
-    return {name: str(path) for name, path in files.items()}
 
 
 # ------------------------------------------------------- Salesforce stand-in
@@ -283,8 +452,6 @@ class StandIn:
     requests in ``_route(handler, path, body)``."""
 
     def __init__(self, port, tls_files):
-        self.port = port
-        self.instance_url = f"https://127.0.0.1:{port}"
         self.calls = {}
         self._fail_until = 0.0
         self._lock = threading.Lock()
@@ -303,6 +470,8 @@ class StandIn:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
+        self.port = self.server.server_address[1]  # port 0: any free port
+        self.instance_url = f"https://127.0.0.1:{self.port}"
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(tls_files["cert"], tls_files["key"])
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
@@ -701,12 +870,13 @@ class OdooServer:
         ca_bundle=None,
         extra_addons=(),
         extra_env=None,
+        append_log=False,
     ):
         self.db = db
         self.port = port
         self.log_path = STATE_DIR / f"e2e-server-{port}.log"
         STATE_DIR.mkdir(exist_ok=True)
-        self.log = open(self.log_path, "w")
+        self.log = open(self.log_path, "a" if append_log else "w")
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -801,7 +971,9 @@ def log_errors(path, since=0):
 
 if __name__ == "__main__":
     # ``python3 tests/e2e/harness.py ca-bundle``: create the stand-in's TLS
-    # files when missing and print the CA bundle path (used by docker/run.sh).
+    # files when missing, write the CA bundle for Odoo (the environment's
+    # configured bundles, the public roots, the stand-in's CA) and print its
+    # path (used by docker/run.sh).
     if sys.argv[1:] != ["ca-bundle"]:
         sys.exit("usage: harness.py ca-bundle")
     print(make_tls_files()["bundle"])

@@ -13,6 +13,13 @@ HTTP workers and two cron workers (the job queue), started through
 engagement (``tests/e2e/demo.py``) is played first; then, each scenario
 checked against a ledger of what its clients sent and were acknowledged:
 
+newcomer    Odoo restarted with REQUESTS_CA_BUNDLE naming a bundle without the
+            demo stand-in's CA (the newcomer's corporate machine, before
+            docker/run.sh added the CA to it): the demo driver stops at once
+            with the SSL certificate failure instead of waiting out its
+            timeout; restarted with the bundle ``docker/run.sh`` builds from
+            that preset one, the same opportunity becomes its order. (The
+            whole suite runs on a server started with that bundle.)
 kill9       signed PSA time pushes and Stripe payments from several clients
             (each request retried until acknowledged, as the senders do) while
             a worker process (HTTP or the cron worker running a job) is killed
@@ -181,11 +188,46 @@ class Recovery:
             return -1
 
 
+def preset_ca_bundle(directory):
+    """A CA bundle as a corporate machine or CI runner presets it: the public
+    roots and a CA of its own, without the demo stand-in's CA."""
+    import certifi
+
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {name: directory / f"corporate-{name}.pem" for name in ("cert", "ca")}
+    files["key"] = directory / "corporate-key.pem"
+    if not files["ca"].is_file():
+        harness.make_certificates(files, ca_name="Example Corp proxy CA")
+    bundle = directory / "preset-ca-bundle.pem"
+    bundle.write_text(
+        harness.combined_ca_bundle(
+            Path(certifi.where()).read_text(), files["ca"].read_text()
+        )
+    )
+    return str(bundle)
+
+
+def run_sh_ca_bundle(preset):
+    """The bundle ``docker/run.sh`` (local mode) gives Odoo when the
+    environment presets ``REQUESTS_CA_BUNDLE=preset``."""
+    proc = subprocess.run(
+        ["bash", str(harness.ROOT / "docker" / "run.sh"), "--print-ca-bundle"],
+        env={**os.environ, "REQUESTS_CA_BUNDLE": preset},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return proc.stdout.strip().splitlines()[-1]
+
+
 class Suite:
     def __init__(self, args, server, standin, rpc, demo):
         self.args = args
         self.db = args.db
         self.server = server
+        self.start_server = None  # callable(ca_bundle) -> OdooServer
+        self.ca_bundle = None  # the bundle docker/run.sh built
+        self.preset_bundle = None  # the preset bundle it was built from
         self.standin = standin
         self.rpc = rpc
         self.demo = demo
@@ -341,6 +383,80 @@ class Suite:
         return self.rpc("sale.order", "read", [self.reached["order"]], ["partner_id"])[
             0
         ]["partner_id"][0]
+
+    # --------------------------------------------------------- newcomer
+
+    def restart_server(self, ca_bundle):
+        self.server.stop()
+        self.server = self.start_server(ca_bundle)
+
+    def scenario_newcomer(self):
+        row = Row("newcomer: untrusted stand-in")
+        number = f"{random.randrange(10**6):06d}"
+        opportunity = sf_id("006", "N", self.tag, number)
+        notification = sf_id("04l", "N", self.tag, number)
+        record = harness.opportunity_record(
+            opportunity,
+            sf_id("001", "N", self.tag, number),
+            f"Newcomer deal {self.tag}",
+            f"Newcomer customer {self.tag}",
+            [
+                (
+                    sf_id("00k", "N", self.tag, number),
+                    demo_mod.GOLIVE_CODE,
+                    1,
+                    700,
+                    "Fixed",
+                )
+            ],
+            "2026-11-13T10:00:00",
+        )
+        lines = []
+        demo = demo_mod.Demo(
+            self.rpc, self.standin, timeout=self.args.settle_timeout, out=lines.append
+        )
+        # The bug: Odoo keeps a preset bundle that lacks the stand-in's CA.
+        self.restart_server(self.preset_bundle)
+        started = time.monotonic()
+        try:
+            demo.send_opportunity(notification, record)
+            row.sent = 1
+            demo.settle(demo.sf, [notification])
+            row.check(False, "applied although Odoo cannot trust the stand-in")
+        except harness.JobFailure as exc:
+            first = str(exc).splitlines()[0]
+            row.check(
+                first.startswith("SSL certificate failure"),
+                f"stopped on another cause: {first}",
+            )
+            row.notes.append(
+                f"the driver stopped after {time.monotonic() - started:.0f} s "
+                f"(timeout {self.args.settle_timeout:.0f} s): {first[:160]}"
+            )
+        except (demo_mod.DemoError, TimeoutError) as exc:
+            row.check(False, f"no early stop on the certificate failure: {exc}")
+        finally:
+            self.restart_server(self.ca_bundle)
+        row.notes.extend(lines[:3])
+        # With the bundle docker/run.sh builds, the same work goes through.
+        jobs = self.rpc(
+            "qtc.job",
+            "search",
+            [("event_id.external_id", "=", notification), ("state", "=", "pending")],
+        )
+        if jobs:
+            # Run it now, its failed attempt forgotten (a pending job keeps
+            # its error until it runs again).
+            self.rpc("qtc.job", "action_cancel", jobs)
+            self.rpc("qtc.job", "action_requeue", jobs)
+        try:
+            demo.settle(demo.sf, [notification])
+        except (demo_mod.DemoError, TimeoutError, harness.JobFailure) as exc:
+            row.check(False, f"not applied with the run.sh bundle: {exc}")
+        applied = bool(demo.order_of(opportunity))
+        row.applied = int(applied)
+        row.lost = 0 if applied else 1
+        return row
 
     # ---------------------------------------------------------- kill -9
 
@@ -1355,7 +1471,15 @@ def configure_psa_channel(rpc, backend_id):
 
 # --------------------------------------------------------------------- main
 
-SCENARIOS = ("kill9", "pgterm", "redelivery", "outage", "taxoutage", "hostile")
+SCENARIOS = (
+    "newcomer",
+    "kill9",
+    "pgterm",
+    "redelivery",
+    "outage",
+    "taxoutage",
+    "hostile",
+)
 
 
 def print_table(rows):
@@ -1443,16 +1567,26 @@ def main():
         )
         print(f"  installed in {time.monotonic() - began:.0f} s", flush=True)
     tls = harness.make_tls_files()
+    # Odoo trusts what docker/run.sh gives it on a machine that presets a CA
+    # bundle without the stand-in's CA (a corporate proxy's, a CI runner's).
+    preset = preset_ca_bundle(harness.STATE_DIR / "standin-preset")
+    ca_bundle = run_sh_ca_bundle(preset)
     rows = []
     avatax_port = standin_port + 1
-    server = harness.OdooServer(
-        args.db,
-        args.port,
-        KEY,
-        ca_bundle=tls["bundle"],
-        extra_addons=FAULT_ADDONS,
-        extra_env={"QTC_FAULT_AVATAX_URL": f"https://127.0.0.1:{avatax_port}"},
-    )
+
+    def start_server(bundle, append_log=False):
+        return harness.OdooServer(
+            args.db,
+            args.port,
+            KEY,
+            ca_bundle=bundle,
+            extra_addons=FAULT_ADDONS,
+            extra_env={"QTC_FAULT_AVATAX_URL": f"https://127.0.0.1:{avatax_port}"},
+            append_log=append_log,
+        )
+
+    server = start_server(ca_bundle)
+    suite = None
     try:
         with (
             harness.SalesforceStandIn(standin_port, tls, "") as standin,
@@ -1466,6 +1600,9 @@ def main():
             print("playing the demo engagement ...", flush=True)
             reached = demo_mod.play(demo)
             suite = Suite(args, server, standin, rpc, demo)
+            suite.start_server = lambda bundle: start_server(bundle, append_log=True)
+            suite.ca_bundle = ca_bundle
+            suite.preset_bundle = preset
             suite.reached = reached
             suite.avatax = avatax
             for name in only:
@@ -1483,6 +1620,8 @@ def main():
                     flush=True,
                 )
     finally:
+        if suite is not None:
+            server = suite.server  # the scenarios may have restarted it
         server.stop()
     errors = harness.log_errors(server.log_path)
     print_table(rows)

@@ -11,6 +11,10 @@ The job runner decides what happens to a failed job from the class of the error:
 - ``ConfigError``: the suite itself is misconfigured (no encryption key, a backend
   without credentials). Raised to the administrator; never retried silently.
 
+A business error that reaches a person (a button they pressed) is shown whole:
+``person_text()`` is its message, every problem and the suggested action, the
+text the Odoo side puts in the dialog (``exceptions.QtcUserError``).
+
 Messages never carry secrets: they are shown in the UI and written to logs.
 """
 
@@ -60,6 +64,9 @@ class BusinessError(QtcError):
         external_ref=None,
     ):
         super().__init__(message)
+        # The one-line summary, kept apart from ``str(self)``: a subclass shown
+        # to a person makes its text the whole explanation (``person_text``).
+        self.summary = str(message)
         self.external_ref = tuple(external_ref) if external_ref else None
         self.category = category
         self.problems = list(problems or [])
@@ -69,6 +76,29 @@ class BusinessError(QtcError):
 
     def details(self):
         """The message followed by one line per problem."""
-        lines = [str(self)]
+        lines = [self.summary]
         lines.extend(f"- {problem}" for problem in self.problems)
         return "\n".join(lines)
+
+    def person_text(
+        self,
+        default_action=None,
+        problems_label="Problems:",
+        action_label="What to do:",
+    ):
+        """What a person reads: the message, every problem, the suggestion.
+
+        :param default_action: shown when the error names no suggested action
+        :param problems_label: heading of the problem list (translated by the
+            caller)
+        :param action_label: heading of the suggested action
+        :returns: plain text, one problem a line, blank lines between parts
+        """
+        parts = [self.summary]
+        problems = [str(p) for p in self.problems if str(p) and str(p) != self.summary]
+        if problems:
+            parts.append("\n".join([problems_label, *(f"- {p}" for p in problems)]))
+        action = self.suggested_action or default_action
+        if action:
+            parts.append(f"{action_label} {action}")
+        return "\n\n".join(parts)

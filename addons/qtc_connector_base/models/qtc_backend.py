@@ -11,6 +11,7 @@ from odoo.http import request
 
 from .. import const
 from ..access import GROUP_MANAGER, GROUP_USER, check_action
+from ..exceptions import person_message
 from ..lib import signature
 from ..lib.errors import BusinessError, ConfigError, QtcError
 from ..lib.http import HttpClient
@@ -320,7 +321,7 @@ class QtcBackend(models.Model):
             message = self._qtc_test_connection()
             kind = "success"
         except (QtcError, UserError) as exc:
-            message = str(exc)
+            message = person_message(exc)
             kind = "danger"
         self.message_post(body=_("Connection test: %(message)s", message=message))
         return {

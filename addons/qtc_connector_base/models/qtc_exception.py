@@ -2,6 +2,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from .. import const
+from ..exceptions import default_suggested_action
 from ..lib.errors import BusinessError
 
 
@@ -105,7 +106,9 @@ class QtcException(models.Model):
         """
         business = error if isinstance(error, BusinessError) else None
         problems = business.problems if business else []
-        details = "\n".join(f"- {p}" for p in problems) or str(error)
+        details = "\n".join(f"- {p}" for p in problems) or (
+            business.summary if business else str(error)
+        )
         records = business.records if business else []
         context = self.env.context
         values = {
@@ -113,7 +116,8 @@ class QtcException(models.Model):
             "category": business.category if business else "data",
             "severity": business.severity if business else "medium",
             "details": details,
-            "suggested_action": business.suggested_action if business else False,
+            "suggested_action": (business and business.suggested_action)
+            or default_suggested_action(business and business.category, self.env),
             "backend_id": backend.id if backend else False,
             "company_id": (
                 company or (backend and backend.company_id) or self.env.company

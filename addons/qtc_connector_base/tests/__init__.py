@@ -6,7 +6,9 @@ from . import (
     test_health,
     test_job_queue,
     test_job_queue_concurrency,
+    test_person_errors,
     test_role_matrix,
+    test_tours,
     test_trace,
     test_webhook,
 )

@@ -1,19 +1,33 @@
 """Shared set-up for the base's Odoo tests and for every connector's tests."""
 
+import base64
 import contextlib
 import json
+import os
+import re
 import time
+import unittest
+from pathlib import Path
 from unittest.mock import patch
 
 import responses
 
 from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, TransactionCase, new_test_user
-from odoo.tests.common import _super_send
+from odoo.tests import common as odoo_test_common
+from odoo.tests.common import ChromeBrowser, _find_executable, _super_send
+from odoo.tools import config
 
 from ..lib import signature
 
 TEST_SECRET = "whsec_current_0123456789abcdef"
+# Server errors the web client shows in its warning dialog (message only, no
+# traceback): web/static/src/core/errors/error_dialogs.js.
+WARNING_DIALOG_ERRORS = (
+    "odoo.exceptions.UserError",
+    "odoo.exceptions.ValidationError",
+    "odoo.exceptions.AccessError",
+)
 OLD_SECRET = "whsec_previous_fedcba9876543210"
 
 
@@ -88,7 +102,69 @@ class QtcCase(QtcTestMixin, TransactionCase):
         self.addCleanup(self.registry.leave_test_mode)
 
 
-class QtcHttpCase(QtcTestMixin, HttpCase):
+class QtcButtonMixin:
+    """For an ``HttpCase``: press buttons as the web client does and check
+    what a refused one shows the person."""
+
+    def press_button(self, records, method, *args, login=None):
+        """Call ``method`` on ``records`` as the web client's button does
+        (``/web/dataset/call_button``), as ``login`` (password = login).
+
+        :returns: ``(error, result)`` of the JSON-RPC answer; ``error`` is what
+            the web client turns into its dialog, ``None`` on success
+        """
+        if login:
+            self.authenticate(login, login)
+        if getattr(responses.mock, "_patcher", None) is not None:
+            # The test mocks remote systems; the button goes to the test server.
+            responses.add_passthru(self.base_url())
+        response = self.url_open(
+            f"/web/dataset/call_button/{records._name}/{method}",
+            data=json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "call",
+                    "id": 1,
+                    "params": {
+                        "model": records._name,
+                        "method": method,
+                        "args": [records.ids, *args],
+                        "kwargs": {},
+                    },
+                }
+            ),
+            headers={"Content-Type": "application/json"},
+        )
+        self.assertEqual(response.status_code, 200, response.text[:300])
+        answer = response.json()
+        return answer.get("error"), answer.get("result")
+
+    def assert_person_error(self, error, problems=(), action=None):
+        """``error`` (a JSON-RPC error) opens the web client's warning dialog
+        and its text names the message, each of ``problems`` and ``action``.
+
+        :returns: the dialog's text
+        """
+        self.assertTrue(error, "the button should have been refused")
+        data = error["data"]
+        shown_as = data["name"]
+        if shown_as not in WARNING_DIALOG_ERRORS:
+            # A subclass: the web client reads the class to show it as.
+            shown_as = (data.get("context") or {}).get("exception_class")
+        self.assertIn(shown_as, WARNING_DIALOG_ERRORS, data["name"])
+        # The warning dialog shows the first argument (data.message otherwise).
+        text = data["arguments"][0]
+        self.assertEqual(text, data["message"])
+        for problem in problems:
+            self.assertIn(problem, text)
+        if action:
+            self.assertIn(action, text)
+        if problems or action:
+            self.assertIn("\n\n", text, "message, problems and action apart")
+        return text
+
+
+class QtcHttpCase(QtcButtonMixin, QtcTestMixin, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -218,3 +294,69 @@ class QtcTraceAssertions:
         action = mine.action_qtc_trace()
         self.assertEqual(action["res_model"], "qtc.trace.step")
         return self.env["qtc.trace.step"].with_user(qtc_user).search(action["domain"])
+
+
+SCREENSHOT_SIGNAL = "qtc-screenshot:"
+
+
+class QtcTourCase(HttpCase):
+    """Browser tests: an Odoo tour run in headless Chromium.
+
+    ``run_tour(url, tour, login)`` starts the tour; each ``screenshotSteps(name)``
+    of the tour (``static/tests/tours/qtc_tour_utils.js``) saves the page as
+    ``<screenshots>/tours/<tour>/<nn>-<name>.png``, where ``<screenshots>`` is
+    Odoo's ``--screenshots`` directory (the test command passes
+    ``.qtc/screenshots``). Without a Chrome or Chromium binary the tour is
+    skipped, unless ``QTC_REQUIRE_BROWSER`` is set (the test command sets it
+    after installing Chromium): then it fails.
+    """
+
+    def run_tour(self, url, tour, login, **kwargs):
+        """Run ``tour`` from ``url`` as ``login``.
+
+        :returns: the screenshots saved, in order (``Path``)
+        """
+        try:
+            _find_executable()
+            if odoo_test_common.websocket is None:
+                raise unittest.SkipTest(
+                    "the Python package websocket-client is missing"
+                )
+        except unittest.SkipTest as skip:
+            if os.environ.get("QTC_REQUIRE_BROWSER"):
+                self.fail(f"no browser for the tours: {skip}")
+            raise
+        folder = Path(config["screenshots"]) / "tours" / tour
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.png"):
+            old.unlink()
+        saved = []
+        original = ChromeBrowser._handle_console
+
+        def handle_console(browser, type, args=None, stackTrace=None, **kw):
+            text = (args or [{}])[0].get("value")
+            if isinstance(text, str) and text.startswith(SCREENSHOT_SIGNAL):
+                name = re.sub(r"[^\w-]", "_", text[len(SCREENSHOT_SIGNAL) :])
+                path = folder / f"{len(saved) + 1:02d}-{name}.png"
+                saved.append(path)
+                capture = browser._websocket_send(
+                    "Page.captureScreenshot", with_future=True
+                )
+
+                def save(future):
+                    path.write_bytes(base64.b64decode(future.result()["data"]))
+                    # The tour waits for this mark before its next step.
+                    browser._websocket_send(
+                        "Runtime.evaluate",
+                        params={
+                            "expression": "document.body.dataset.qtcScreenshot = "
+                            + json.dumps(text[len(SCREENSHOT_SIGNAL) :])
+                        },
+                    )
+
+                capture.add_done_callback(save)
+            return original(browser, type, args=args, stackTrace=stackTrace, **kw)
+
+        with patch.object(ChromeBrowser, "_handle_console", handle_console):
+            self.start_tour(url, tour, login=login, **kwargs)
+        return saved

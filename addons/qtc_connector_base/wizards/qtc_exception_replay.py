@@ -3,6 +3,8 @@ import json
 from odoo import _, fields, models
 from odoo.exceptions import UserError
 
+from ..exceptions import person_message
+
 
 class QtcExceptionReplay(models.TransientModel):
     """Edit an event's payload, see what a replay would do, then replay it."""
@@ -42,7 +44,7 @@ class QtcExceptionReplay(models.TransientModel):
                     outcome = event.with_context(**context).sudo()._qtc_process()
                     lines.append(_("Outcome: %s", outcome or _("done")))
                 except Exception as exc:
-                    lines.append(_("It would fail: %s", exc))
+                    lines.append(_("It would fail: %s", person_message(exc)))
                 self.env.flush_all()
                 traces = (
                     self.env["qtc.trace"]

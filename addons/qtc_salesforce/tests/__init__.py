@@ -3,6 +3,7 @@ from . import (
     test_connection,
     test_opportunity,
     test_outbound_message,
+    test_person_errors,
     test_salesforce_trace,
     test_sync,
     test_writeback,

@@ -386,7 +386,7 @@ class AccountMove(models.Model):
         self.message_post(
             body=_(
                 "Not posted: %(error)s %(problems)s",
-                error=str(error),
+                error=error.summary,
                 problems=" ".join(error.problems),
             )
         )
@@ -481,6 +481,10 @@ class AccountMove(models.Model):
                     )
                 ],
                 records=[("account.move", self.id)],
+                suggested_action=_(
+                    "Check the transaction with this code at the tax engine, then "
+                    "use Commit taxes on the invoice."
+                ),
             )
         engine_total = abs(result.total_tax)
         self.write(

@@ -3,7 +3,7 @@ from odoo.addons.qtc_connector_base.access import GROUP_USER, check_action
 from odoo.exceptions import UserError
 
 from ..lib.engine import TaxEngineRejected, TaxEngineUnavailable
-from ..utils import partner_address
+from ..utils import TaxUserError, partner_address
 from .qtc_tax_document import ADDRESS_PART_LABELS
 
 
@@ -25,8 +25,9 @@ class ResPartner(models.Model):
         """Ask the company's tax engine to validate and normalise the address.
 
         :returns: the wizard showing the normalised address, with *Apply*
-        :raises UserError: no engine, the engine is unavailable, or the address
-            is invalid (the message names the fields to check)
+        :raises TaxUserError: no engine, no country, or the address is invalid
+            (the problems name the fields to check)
+        :raises UserError: the engine is unavailable
         """
         self.ensure_one()
         # The check sends the address out and its point is to change it: QTC
@@ -38,20 +39,28 @@ class ResPartner(models.Model):
         # returned to them but its name.
         backend_sudo = self.env["qtc.backend"].sudo()._tax_backend_for(company)
         if not backend_sudo:
-            raise UserError(
+            raise TaxUserError(
                 _(
-                    "No active tax engine for %(company)s: configure a tax backend "
-                    "first.",
+                    "No active tax engine for %(company)s: the address cannot be "
+                    "validated.",
                     company=company.display_name,
-                )
+                ),
+                category="configuration",
+                suggested_action=_(
+                    "Configure and activate a tax backend for the company "
+                    "(Quote-to-Cash ▸ Configuration ▸ Backends), then try again."
+                ),
             )
         if not self.country_id:
-            raise UserError(
+            raise TaxUserError(
                 _(
                     "The address of %(partner)s cannot be validated: the country "
                     "is missing.",
                     partner=self.display_name,
-                )
+                ),
+                category="tax",
+                records=[(self._name, self.id)],
+                suggested_action=_("Enter the country, then validate again."),
             )
         try:
             result = backend_sudo._tax_call("validate_address", partner_address(self))
@@ -64,21 +73,32 @@ class ResPartner(models.Model):
                 )
             ) from None
         except TaxEngineRejected as exc:
-            raise UserError(
-                _("The tax engine refused the address check: %s", exc.message)
+            raise TaxUserError(
+                _("The tax engine refused the address check."),
+                category="tax",
+                problems=[exc.message],
+                records=[(self._name, self.id)],
+                suggested_action=_(
+                    "Correct what the engine names in the address, then validate again."
+                ),
             ) from None
         if not result.valid:
             fields_text = ", ".join(
                 ADDRESS_PART_LABELS.get(name, name) for name in result.fields
             ) or _("(not named by the engine)")
-            raise UserError(
+            raise TaxUserError(
                 _(
                     "The tax engine could not validate the address of "
-                    "%(partner)s. Fields to check: %(fields)s.\n%(messages)s",
+                    "%(partner)s. Fields to check: %(fields)s.",
                     partner=self.display_name,
                     fields=fields_text,
-                    messages="\n".join(result.messages),
-                )
+                ),
+                category="tax",
+                problems=[message for message in result.messages if message],
+                records=[(self._name, self.id)],
+                suggested_action=_(
+                    "Correct the fields to check, then validate the address again."
+                ),
             )
         address = result.address
         country = self.env["res.country"].search(

@@ -5,6 +5,7 @@ from . import (
     test_batch_currency,
     test_engine_taxes,
     test_outage,
+    test_person_errors,
     test_rate_table,
     test_tax_access,
     test_tax_trace,

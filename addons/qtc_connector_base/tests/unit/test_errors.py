@@ -63,3 +63,40 @@ def test_business_error_copies_problem_list():
     error = BusinessError("x", problems=problems)
     problems.append("two")
     assert error.problems == ["one"]
+
+
+def test_person_text_names_message_problems_and_action():
+    error = BusinessError(
+        "Draft invoice cannot be sent to the tax engine.",
+        category="tax",
+        problems=["ship_to.country: Acme has no country.", "lines: no product line"],
+        suggested_action="Complete the data named above, then try again.",
+    )
+    assert error.person_text() == (
+        "Draft invoice cannot be sent to the tax engine.\n\n"
+        "Problems:\n"
+        "- ship_to.country: Acme has no country.\n"
+        "- lines: no product line\n\n"
+        "What to do: Complete the data named above, then try again."
+    )
+    # The one-line summary stays what the exception queue and logs show.
+    assert str(error) == "Draft invoice cannot be sent to the tax engine."
+    assert error.summary == str(error)
+
+
+def test_person_text_default_action_and_labels():
+    error = BusinessError("Unknown customer cus_1", category="unknown_customer")
+    assert error.person_text() == "Unknown customer cus_1"
+    assert error.person_text(default_action="Link it.", action_label="À faire :") == (
+        "Unknown customer cus_1\n\nÀ faire : Link it."
+    )
+    # Its own suggestion wins over the default; a problem repeating the
+    # message is not listed twice.
+    error = BusinessError(
+        "Rate missing",
+        problems=["Rate missing", "state: IL"],
+        suggested_action="Add the rate.",
+    )
+    assert error.person_text(
+        default_action="Something else.", problems_label="Issues:"
+    ) == ("Rate missing\n\nIssues:\n- state: IL\n\nWhat to do: Add the rate.")
