@@ -544,7 +544,10 @@ class TestRoleMatrix(QtcHttpCase):
         answer = response.json()
         if "error" in answer:
             data = answer["error"].get("data") or {}
-            return data.get("name", "error"), data.get("message", "")
+            # A person's business error (QtcUserError and its subclasses) names
+            # the class the web client shows it as, as Odoo's dialog reads it.
+            shown_as = (data.get("context") or {}).get("exception_class")
+            return shown_as or data.get("name", "error"), data.get("message", "")
         return "ok", ""
 
     def _expected(self, entry, user):

@@ -35,7 +35,10 @@ class TestTaxPersonErrors(QtcButtonMixin, QtcTaxCase, HttpCase):
         cls.billing = new_test_user(
             cls.env,
             "qtc_tax_pe_billing",
-            groups="base.group_user,account.group_account_invoice",
+            # Validating an address also needs QTC User and contact editing
+            # (see the role matrix); the other buttons need invoicing alone.
+            groups="base.group_user,account.group_account_invoice,"
+            "base.group_partner_manager,qtc_connector_base.group_qtc_user",
             company_id=company.id,
             company_ids=[company.id],
         )
