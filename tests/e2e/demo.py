@@ -32,13 +32,19 @@ stand-in, two products, one consultant and the PSA value maps.
 
 The Odoo server must trust the stand-in's certificate authority: start it
 with ``REQUESTS_CA_BUNDLE=.qtc/standin/ca-bundle.pem`` (``bash docker/run.sh``
-does so in local mode; the files are created on first use by either).
+does so in local mode; the files are created on first use by either). It must
+also allow the stand-in as an outbound destination (connector requests go only
+to the providers' own hosts, and never to the loopback, unless the server
+configuration says otherwise): ``QTC_ALLOWED_HOSTS=127.0.0.1:8443`` in its
+environment, or ``qtc_allowed_hosts`` in its configuration file
+(``bash docker/run.sh`` sets it for ``QTC_STANDIN_PORT``, 8443 by default).
 """
 
 import argparse
 import json
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -121,7 +127,17 @@ class Demo:
         }
         current = rpc("qtc.backend", "read", [self.sf], list(sf_values))[0]
         if any(current[k] != v for k, v in sf_values.items()):
-            rpc("qtc.backend", "write", [self.sf], sf_values)
+            try:
+                rpc("qtc.backend", "write", [self.sf], sf_values)
+            except harness.RpcError as exc:
+                if "qtc_allowed_hosts" not in str(exc):
+                    raise
+                raise DemoError(
+                    f"Odoo refuses the stand-in {self.standin.instance_url} as "
+                    "the Salesforce instance: start it with QTC_ALLOWED_HOSTS="
+                    f"{urlsplit(self.standin.instance_url).netloc} (bash "
+                    "docker/run.sh does, for QTC_STANDIN_PORT)"
+                ) from None
             changed.append(f"Salesforce instance URL -> {self.standin.instance_url}")
         for code, values in (
             (
