@@ -37,6 +37,7 @@ _logger = logging.getLogger(__name__)
 UNAUTHORIZED = "invalid signature or unknown backend"
 TOO_LARGE = "body exceeds the size limit"
 GENERIC_PATH = "/qtc/webhook/{}"
+MAX_ID = 2**31 - 1
 # Content types Odoo would parse into form fields: refused, never parsed.
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -114,9 +115,11 @@ class InboundRoute:
         declared = httprequest.content_length
         if declared is not None and declared > ceiling:
             self._refuse_unread(self.too_large())
+        # Ids past PostgreSQL's integer range exist nowhere (and must not
+        # reach a query): they are unknown ids like any other.
         config = (
             backends._qtc_webhook_config(backend_id)
-            if isinstance(backend_id, int)
+            if isinstance(backend_id, int) and 0 < backend_id <= MAX_ID
             else None
         )
         networks = config.sender_networks if config else ()

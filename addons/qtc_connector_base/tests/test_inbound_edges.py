@@ -57,6 +57,9 @@ class TestInboundEdges(QtcHttpCase):
             "unknown id": self.post_signed(
                 f"/qtc/webhook/{self.unknown_id()}", payload
             ),
+            "id past the integer range": self.post_signed(
+                f"/qtc/webhook/{2**31}", payload
+            ),
             "draft": self.post_signed(f"/qtc/webhook/{draft.id}", payload),
             "disabled": self.post_signed(f"/qtc/webhook/{disabled.id}", payload),
             "archived": self.post_signed(f"/qtc/webhook/{archived.id}", payload),
