@@ -25,6 +25,9 @@
 #   QTC_HTTP_PORT       HTTP port                                    [8069]
 #   QTC_GEVENT_PORT     websocket port of local mode                 [8072]
 #   QTC_WORKERS         Odoo HTTP worker processes                   [2]
+#   QTC_STANDIN_PORT    port of the demo driver's Salesforce stand-in [8443]
+#   QTC_ALLOWED_HOSTS   outbound destinations beyond the providers' hosts
+#                       (local mode: [127.0.0.1:$QTC_STANDIN_PORT], the stand-in)
 #   QTC_ENCRYPTION_KEY  Fernet key for connector credentials; when unset, one is
 #                       generated once and kept in .qtc/encryption.key (mode 600)
 #   QTC_DB_HOST, QTC_DB_PORT, QTC_DB_USER, QTC_DB_PASSWORD
@@ -38,6 +41,7 @@ DB="${QTC_DB:-qtc_demo}"
 HTTP_PORT="${QTC_HTTP_PORT:-8069}"
 GEVENT_PORT="${QTC_GEVENT_PORT:-8072}"
 WORKERS="${QTC_WORKERS:-2}"
+STANDIN_PORT="${QTC_STANDIN_PORT:-8443}"
 MODE="${QTC_MODE:-auto}"
 
 check_only=0
@@ -65,8 +69,8 @@ done
 
 # The name reaches SQL, Odoo's --db-filter and file paths: keep it plain.
 [[ "$DB" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]*$ ]] || die "QTC_DB=$DB: use letters, digits, _ . -"
-for number in "$HTTP_PORT" "$GEVENT_PORT" "$WORKERS"; do
-    [[ "$number" =~ ^[0-9]+$ ]] || die "not a number: $number (QTC_HTTP_PORT, QTC_GEVENT_PORT, QTC_WORKERS)"
+for number in "$HTTP_PORT" "$GEVENT_PORT" "$WORKERS" "$STANDIN_PORT"; do
+    [[ "$number" =~ ^[0-9]+$ ]] || die "not a number: $number (QTC_HTTP_PORT, QTC_GEVENT_PORT, QTC_WORKERS, QTC_STANDIN_PORT)"
 done
 case "$MODE" in auto | docker | local) ;; *) die "QTC_MODE=$MODE: use auto, docker or local" ;; esac
 
@@ -310,6 +314,13 @@ run_local() {
         export REQUESTS_CA_BUNDLE
         echo "Outbound HTTPS trusts ${before:+$before, }the public roots and the" \
             "demo stand-in's local CA: REQUESTS_CA_BUNDLE=$REQUESTS_CA_BUNDLE"
+    fi
+    # Connector requests go only to each provider's hosts and never to the
+    # loopback: the demo's stand-in (127.0.0.1, port QTC_STANDIN_PORT) is
+    # allowed the way the server configuration allows a destination.
+    if [ -z "${QTC_ALLOWED_HOSTS:-}" ]; then
+        QTC_ALLOWED_HOSTS="127.0.0.1:$STANDIN_PORT"
+        export QTC_ALLOWED_HOSTS
     fi
 
     echo "Odoo: http://localhost:$HTTP_PORT (database $DB; fresh demo database" \

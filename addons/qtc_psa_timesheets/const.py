@@ -37,5 +37,7 @@ DEFAULT_BATCH_MAX = 500
 BATCH_CHUNK_SIZE = 1000
 
 HARVEST_API_URL = "https://api.harvestapp.com"
+# Where Harvest requests (carrying the personal access token) may go.
+HARVEST_HOSTS = ("api.harvestapp.com",)
 HARVEST_USER_AGENT = "QTC Odoo connector (qtc_psa_timesheets)"
 HARVEST_PER_PAGE = 2000

@@ -1,6 +1,18 @@
 """Tables of the Salesforce connector: event types, sync order, defaults."""
 
 PROVIDER = "salesforce"
+# Where the connector's requests (carrying its credentials and tokens) may go,
+# as Salesforce documents its domains: the login hosts of production and
+# sandboxes, My Domain instance hosts (<domain>.my.salesforce.com, sandboxes
+# under <domain>--<sandbox>.sandbox.my.salesforce.com) and the instance hosts
+# of orgs without enhanced domains (<instance>.salesforce.com). Other clouds
+# (Government Cloud Plus, a stand-in) are allowed in the server configuration.
+OUTBOUND_HOSTS = (
+    "login.salesforce.com",
+    "test.salesforce.com",
+    "*.my.salesforce.com",
+    "*.salesforce.com",
+)
 
 # sObject types the connector applies, in the order a sweep reads them: accounts
 # first so contacts and opportunities find their customer already bound.

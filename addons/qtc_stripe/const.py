@@ -1,6 +1,10 @@
 """Tables of the Stripe connector: API locations, binding types, status maps."""
 
 API_BASE_URL = "https://api.stripe.com"
+# Where the connector's requests (carrying the secret key) may go: the API
+# host is the only one it calls (files.stripe.com and connect.stripe.com are
+# not used).
+OUTBOUND_HOSTS = ("api.stripe.com",)
 # Pinned so that the shapes the mapper reads do not change under our feet when
 # the account's default API version is upgraded in Stripe's dashboard.
 API_VERSION = "2024-06-20"

@@ -4,6 +4,12 @@ AVATAX_BASE_URLS = {
     "sandbox": "https://sandbox-rest.avatax.com",
     "production": "https://rest.avatax.com",
 }
+# Where AvaTax requests (carrying the license key) may go, per environment:
+# sandbox credentials to the sandbox only, production ones to production.
+AVATAX_HOSTS = {
+    "sandbox": ("sandbox-rest.avatax.com",),
+    "production": ("rest.avatax.com",),
+}
 
 TAX_STATES = [
     ("none", "Not quoted"),

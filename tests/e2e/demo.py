@@ -34,7 +34,12 @@ The Odoo server must trust the stand-in's certificate authority: start it
 with ``REQUESTS_CA_BUNDLE`` set to the bundle ``python3 tests/e2e/harness.py
 ca-bundle`` prints (``.qtc/standin/ca-bundle.pem``: the bundle the environment
 had configured, the public roots and the stand-in's CA; ``bash docker/run.sh``
-does so in local mode).
+does so in local mode). It must also allow the stand-in as an outbound
+destination (connector requests go only to the providers' own hosts, and never
+to the loopback, unless the server configuration says otherwise):
+``QTC_ALLOWED_HOSTS=127.0.0.1:8443`` in its environment, or
+``qtc_allowed_hosts`` in its configuration file (``bash docker/run.sh`` sets it
+for ``QTC_STANDIN_PORT``, 8443 by default).
 
 While it waits, the driver prints the last error of any job that is retrying,
 and stops at once with that error when waiting cannot help: an SSL certificate
@@ -45,6 +50,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -128,7 +134,17 @@ class Demo:
         }
         current = rpc("qtc.backend", "read", [self.sf], list(sf_values))[0]
         if any(current[k] != v for k, v in sf_values.items()):
-            rpc("qtc.backend", "write", [self.sf], sf_values)
+            try:
+                rpc("qtc.backend", "write", [self.sf], sf_values)
+            except harness.RpcError as exc:
+                if "qtc_allowed_hosts" not in str(exc):
+                    raise
+                raise DemoError(
+                    f"Odoo refuses the stand-in {self.standin.instance_url} as "
+                    "the Salesforce instance: start it with QTC_ALLOWED_HOSTS="
+                    f"{urlsplit(self.standin.instance_url).netloc} (bash "
+                    "docker/run.sh does, for QTC_STANDIN_PORT)"
+                ) from None
             changed.append(f"Salesforce instance URL -> {self.standin.instance_url}")
         for code, values in (
             (

@@ -50,7 +50,14 @@ hostile     malformed and hostile requests on every QTC controller (fuzzed
             entity bombs, bad and replayed signatures, wrong tokens): every
             answer a 4xx (or the PSA API's documented per-item rejection), no
             5xx, no business record created, while valid messages sent in
-            between are applied.
+            between are applied. Then, on every webhook route: bodies many
+            times the route's cap, chunked, form-encoded and declared, each
+            answered 413 before the client finished sending (the bytes the
+            server took before answering are measured and must stay near the
+            cap), the same for an existing and an unknown backend id; and the
+            enumeration probes (unknown, inactive, archived and other-provider
+            ids, bad signatures, wrong tokens and orgs): one identical answer
+            per route.
 
 A summary table (scenario, events sent, applied, duplicates, lost, 5xx) ends
 the run; the exit status is non-zero when a scenario failed. A killed cron
@@ -83,8 +90,15 @@ import psycopg2
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+sys.path.insert(
+    0,
+    str(
+        Path(__file__).resolve().parents[2] / "addons" / "qtc_connector_base" / "tests"
+    ),
+)
 import demo as demo_mod
 import harness
+import http_probe
 from harness import Rpc, wait_until
 
 # The key of the suite's own database (a database reused with --reuse-db needs
@@ -1439,7 +1453,303 @@ class Suite:
             f"{dict(sorted(statuses.items(), key=str))}; "
             f"{len(valid_names)} valid pushes in between applied: {len(found)}"
         )
+        edge_sent = self.hostile_oversized(row) + self.hostile_enumeration(row)
+        row.sent += edge_sent
+        after_edges = self.business_counts()
+        row.check(
+            after_edges == after,
+            f"business records changed by edge probes: {after} -> {after_edges}",
+        )
         return row
+
+    # ------------------------------------------------ hostile: edges
+
+    def route_families(self):
+        """``(name, provider, path template, signer)`` of every webhook route;
+        the path template takes the backend id."""
+        token = demo_mod.SF_OUTBOUND_TOKEN
+        return (
+            ("generic", None, "/qtc/webhook/{}", self.psa_headers),
+            ("stripe", "stripe", "/qtc/stripe/{}/webhook", self.stripe_headers),
+            ("psa push", "psa_push", "/qtc/psa/{}/work_items", self.psa_headers),
+            (
+                "psa status",
+                "psa_push",
+                "/qtc/psa/{}/billing_status",
+                self.psa_headers,
+            ),
+            (
+                "salesforce",
+                "salesforce",
+                "/qtc/salesforce/{}/outbound/" + token,
+                lambda body: {"Content-Type": "text/xml"},
+            ),
+        )
+
+    def unknown_backend_id(self):
+        return sql(self.db, "SELECT COALESCE(max(id), 0) + 1000 FROM qtc_backend")[0][0]
+
+    def route_cap(self, provider):
+        """The route's cap before authentication, as the base computes it:
+        the largest cap of the backends it serves, archived ones included."""
+        if provider:
+            rows = sql(
+                self.db,
+                "SELECT max(max_body_bytes) FROM qtc_backend WHERE provider = %s",
+                (provider,),
+            )
+        else:
+            rows = sql(self.db, "SELECT max(max_body_bytes) FROM qtc_backend")
+        return rows[0][0] or 1024 * 1024
+
+    def hostile_oversized(self, row):
+        """Bodies 16 times the cap, chunked, form-encoded and declared, to an
+        existing and an unknown id of every route: 413, answered before the
+        body was sent, identical for both ids; the bytes taken measured."""
+        url = self.server.url.split("//", 1)[1]
+        host, port = url.split(":")
+        unknown = self.unknown_backend_id()
+        real = {
+            "generic": self.generic_backend(),
+            "stripe": self.demo.stripe,
+            "psa push": self.demo.psa,
+            "psa status": self.demo.psa,
+            "salesforce": self.demo.sf,
+        }
+        worst = {}
+        sent = 0
+        slack = 8 * 1024 * 1024  # both kernels' socket buffers, at most
+        for name, provider, template, _signer in self.route_families():
+            cap = self.route_cap(provider)
+            total = cap * 16
+            answers = {}
+            for label, kwargs in (
+                ("chunked", {"chunked": True}),
+                (
+                    "chunked form",
+                    {
+                        "chunked": True,
+                        "headers": {
+                            "Content-Type": "application/x-www-form-urlencoded"
+                        },
+                    },
+                ),
+                (
+                    "declared form",
+                    {"headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+                ),
+                (
+                    "declared multipart",
+                    {"headers": {"Content-Type": "multipart/form-data; boundary=x"}},
+                ),
+            ):
+                for which, backend_id in (
+                    ("existing", real[name]),
+                    ("unknown", unknown),
+                ):
+                    probe = http_probe.send_body(
+                        host, int(port), template.format(backend_id), total, **kwargs
+                    )
+                    sent += 1
+                    key = f"{name} {label} {which}"
+                    answers[(label, which)] = (probe.status, probe.body)
+                    row.check(
+                        probe.status == 413, f"{key}: {probe.status} {probe.error}"
+                    )
+                    row.check(
+                        not probe.finished_sending,
+                        f"{key}: the whole {total}-byte body was taken",
+                    )
+                    row.check(
+                        probe.sent <= cap + slack,
+                        f"{key}: {probe.sent} bytes taken before the answer "
+                        f"(cap {cap})",
+                    )
+                    worst[label] = max(worst.get(label, 0), probe.sent)
+                row.check(
+                    answers[(label, "existing")] == answers[(label, "unknown")],
+                    f"{name} {label}: existing and unknown ids answered differently",
+                )
+        row.notes.append(
+            "oversized bodies (16x the cap, 413 on every route, same for existing "
+            "and unknown ids): most bytes the server took before answering: "
+            + ", ".join(f"{label} {size // 1024} KiB" for label, size in worst.items())
+        )
+        return sent
+
+    def generic_backend(self):
+        """An active backend served by the generic route (no provider), with
+        the PSA demo secret, made once."""
+        if getattr(self, "_generic", None):
+            return self._generic
+        found = self.rpc(
+            "qtc.backend", "search", [("name", "=", "Fault suite generic")]
+        )
+        self._generic = (
+            found[0]
+            if found
+            else self.rpc(
+                "qtc.backend",
+                "create",
+                {
+                    "name": "Fault suite generic",
+                    "state": "active",
+                    "webhook_secret": demo_mod.PSA_SECRET,
+                },
+            )
+        )
+        return self._generic
+
+    def probe_backends(self, provider, secret_field, secret):
+        """A disabled and an archived backend of ``provider`` holding the
+        demo's own secret: a valid signature must not open them."""
+        made = {}
+        for label in ("disabled", "archived"):
+            values = {
+                "name": f"Fault suite {provider or 'generic'} {label}",
+                "state": "disabled" if label == "disabled" else "active",
+                secret_field: secret,
+            }
+            if provider:
+                values["provider"] = provider
+            backend_id = self.rpc("qtc.backend", "create", values)
+            if label == "archived":
+                self.rpc("qtc.backend", "write", [backend_id], {"active": False})
+            made[label] = backend_id
+        return made
+
+    def hostile_enumeration(self, row):
+        """Per route: every unauthenticated failure (unknown, inactive,
+        archived, other-provider id; bad, expired or missing signature; wrong
+        token or org) gets one identical answer."""
+        unknown = self.unknown_backend_id()
+        sent = 0
+        stale = int(time.time()) - 3600
+        generic = self.generic_backend()
+        sf_probe = self.probe_backends(
+            "salesforce", "salesforce_outbound_token", demo_mod.SF_OUTBOUND_TOKEN
+        )
+        probes_by_route = {
+            "generic": (
+                generic,
+                None,
+                self.probe_backends(None, "webhook_secret", demo_mod.PSA_SECRET),
+                self.demo.psa,
+            ),
+            "stripe": (
+                self.demo.stripe,
+                "stripe",
+                self.probe_backends("stripe", "webhook_secret", demo_mod.STRIPE_SECRET),
+                self.demo.psa,
+            ),
+            "psa push": (
+                self.demo.psa,
+                "psa_push",
+                self.probe_backends("psa_push", "webhook_secret", demo_mod.PSA_SECRET),
+                self.demo.stripe,
+            ),
+            "salesforce": (self.demo.sf, "salesforce", sf_probe, self.demo.psa),
+        }
+        probes_by_route["psa status"] = probes_by_route["psa push"]
+        item = self.time_item(f"F{self.tag}-ENUM-0")
+        for name, _provider, template, signer in self.route_families():
+            real, _p, inactive, other = probes_by_route[name]
+            if name == "salesforce":
+                body = harness.outbound_message(
+                    self.demo.org_id,
+                    [("04l0000000ENUM0AAA", demo_mod.engagement_record())],
+                    self.standin.instance_url,
+                )
+                headers = {"Content-Type": "text/xml"}
+                base = "/qtc/salesforce/{}/outbound/"
+                token = demo_mod.SF_OUTBOUND_TOKEN
+                wrong_org = harness.outbound_message(
+                    "00D999999999999AAA",
+                    [("04l0000000ENUM1AAA", demo_mod.engagement_record())],
+                    self.standin.instance_url,
+                )
+                cases = {
+                    "wrong token": (base.format(real) + "not-the-token", body, headers),
+                    "wrong org": (base.format(real) + token, wrong_org, headers),
+                    "unknown id": (base.format(unknown) + token, body, headers),
+                    "other provider": (base.format(other) + token, body, headers),
+                    "disabled": (
+                        base.format(inactive["disabled"]) + token,
+                        body,
+                        headers,
+                    ),
+                    "archived": (
+                        base.format(inactive["archived"]) + token,
+                        body,
+                        headers,
+                    ),
+                }
+            else:
+                if name == "stripe":
+                    body = json.dumps(
+                        {"id": f"evt_{self.tag}_enum", "object": "event", "type": "x"}
+                    ).encode()
+                    bad = harness.stripe_signed(body, "whsec_not_the_secret")
+                    expired = {
+                        "Content-Type": "application/json",
+                        harness.stripe_signature.HEADER: harness.stripe_signature.sign(
+                            body, demo_mod.STRIPE_SECRET, timestamp=stale
+                        ),
+                    }
+                else:
+                    key = "external_ids" if name == "psa status" else "items"
+                    value = ["X"] if name == "psa status" else [item]
+                    body = json.dumps({key: value, "id": "e", "type": "x"}).encode()
+                    bad = harness.qtc_signed(body, "not-the-secret")
+                    expired = {
+                        "Content-Type": "application/json",
+                        harness.qtc_signature.HEADER: harness.qtc_signature.sign(
+                            body, demo_mod.PSA_SECRET, timestamp=stale
+                        ),
+                    }
+                good = signer(body)
+                cases = {
+                    "bad signature": (template.format(real), body, bad),
+                    "expired signature": (template.format(real), body, expired),
+                    "missing signature": (
+                        template.format(real),
+                        body,
+                        {"Content-Type": "application/json"},
+                    ),
+                    "unknown id": (template.format(unknown), body, good),
+                    "other provider": (template.format(other), body, good),
+                    "disabled": (template.format(inactive["disabled"]), body, good),
+                    "archived": (template.format(inactive["archived"]), body, good),
+                }
+            answers = {}
+            for label, (path, data, hdrs) in cases.items():
+                response = requests.post(
+                    f"{self.server.url}{path}", data=data, headers=hdrs, timeout=60
+                )
+                sent += 1
+                answers[label] = (
+                    response.status_code,
+                    response.headers.get("Content-Type"),
+                    response.content,
+                )
+            reference = next(iter(answers.values()))
+            row.check(
+                reference[0] == 401, f"{name}: unauthenticated answer {reference[0]}"
+            )
+            differing = [label for label, a in answers.items() if a != reference]
+            row.check(
+                not differing,
+                f"{name}: answers differ for {differing}: "
+                + "; ".join(
+                    f"{k} {answers[k][0]} {answers[k][2][:80]!r}" for k in differing
+                ),
+            )
+        row.notes.append(
+            f"enumeration probes: {sent} requests on 5 routes (unknown, disabled, "
+            "archived, other-provider ids, bad/expired/missing signatures, wrong "
+            "token and org), one identical 401 answer per route"
+        )
+        return sent
 
     def business_counts(self):
         counts = {}
@@ -1581,7 +1891,15 @@ def main():
             KEY,
             ca_bundle=bundle,
             extra_addons=FAULT_ADDONS,
-            extra_env={"QTC_FAULT_AVATAX_URL": f"https://127.0.0.1:{avatax_port}"},
+            extra_env={
+                "QTC_FAULT_AVATAX_URL": f"https://127.0.0.1:{avatax_port}",
+                # The stand-ins are allowed as the server configuration allows
+                # a destination (connector requests otherwise go only to the
+                # providers' hosts, never to the loopback).
+                "QTC_ALLOWED_HOSTS": (
+                    f"127.0.0.1:{standin_port},127.0.0.1:{avatax_port}"
+                ),
+            },
             append_log=append_log,
         )
 

@@ -1,9 +1,12 @@
 """HTTP entry points of the base: the generic webhook, health and metrics.
 
-Webhook order, the same for every provider (``receive_webhook``):
-authenticate (signature over the raw body) -> cap the body -> parse -> store the
+Webhook order, the same for every provider (``receive_webhook``, after the
+checks of ``inbound.py``): cap the body and check the sender -> authenticate
+(signature over the raw body) -> the backend's own cap -> parse -> store the
 events and queue their jobs in one statement -> answer 2xx. Nothing is applied
-inside the request: a slow or failing apply never makes a sender retry or give up.
+inside the request: a slow or failing apply never makes a sender retry or give
+up. Every unauthenticated failure gets one answer per route, whatever the
+backend id.
 """
 
 import hashlib
@@ -11,19 +14,30 @@ import hmac
 import logging
 from datetime import UTC
 
-from werkzeug.exceptions import NotFound, RequestEntityTooLarge
-
 from odoo import fields, http
 from odoo.http import request
 
 from ..const import KEPT_HEADERS
 from ..lib import signature
 from ..lib.errors import QtcError
+from ..lib.secretbox import KeyConfigError
 from ..models.qtc_backend import InboundEvent
+from ..models.qtc_credential import secret_box
+from .inbound import (
+    UNAUTHORIZED,
+    InboundRoute,
+    admitted_request,
+    inbound_route,
+    json_answer,
+)
 
 _logger = logging.getLogger(__name__)
 
 HEALTH_TOKEN_PARAM = "qtc_connector_base.health_token"  # noqa: S105 - a key name
+GENERIC_ROUTE = InboundRoute()
+# GET routes take no body: Odoo would otherwise parse a form body sent with one
+# (up to its 128 MiB default) before the handler runs.
+GET_BODY_CAP = 1024
 
 
 def json_response(payload, status=200, headers=None):
@@ -31,54 +45,65 @@ def json_response(payload, status=200, headers=None):
 
 
 def read_capped_body(limit):
-    """The raw body, or None when it exceeds ``limit`` bytes. The declared
-    length is checked first so an oversized body is never read into memory."""
-    httprequest = request.httprequest
-    declared = httprequest.content_length
-    if declared is not None and declared > limit:
-        return None
-    # Without a declared length (chunked), werkzeug's limited stream stops
-    # reading past max_content_length instead of buffering it all.
-    httprequest.max_content_length = limit
-    try:
-        body = httprequest.get_data(cache=True)
-    except RequestEntityTooLarge:
-        return None
+    """The raw body, or None when it exceeds ``limit`` bytes.
+
+    On a route declared with ``inbound_route`` the body was already read (up
+    to the route's cap) before Odoo parsed anything; otherwise it is read here
+    the same way, up to ``limit``.
+    """
+    admitted = getattr(request, "qtc_inbound", None)
+    if admitted is None:
+        admitted = InboundRoute().admit(None)
+    body = admitted.body
     return body if len(body) <= limit else None
 
 
-def receive_webhook(backend_id, provider=None):
+def receiver_misconfigured(route):
+    """A 503 when no encryption key is configured (the same for every id: it
+    is the server's state, not a backend's), else ``None``."""
+    try:
+        secret_box()
+    except KeyConfigError as exc:
+        _logger.error("webhooks cannot be verified: %s", exc)
+        return route.answer(503, "receiver misconfigured")
+    return None
+
+
+def receive_webhook(backend_id, provider=None, route=None):
     """Accept one webhook request for ``backend_id``.
 
     Connectors route their own URL here (``provider`` checks the backend is of
-    their kind). Answers: 2xx once stored (duplicates included), 401 for a bad,
-    expired or missing signature (nothing stored), 413 for an oversized body,
-    400 for a malformed body (kept as a failed event for audit), 404 for an
-    unknown, inactive or other-provider backend.
+    their kind; ``route``, the ``InboundRoute`` of their ``inbound_route``,
+    gives their answers). Answers: 2xx once stored (duplicates included); the
+    route's one unauthenticated answer (401) for an unknown, inactive,
+    archived or other-provider backend, a sender outside the backend's
+    networks, a bad, expired or missing signature (nothing stored); 413 for a
+    body over the route's cap (before authentication) or the backend's cap
+    (after); 400 for a malformed body (kept as a failed event for audit).
     """
+    route = route or (InboundRoute(provider) if provider else GENERIC_ROUTE)
+    admitted = admitted_request(route, backend_id)
+    misconfigured = receiver_misconfigured(route)
+    if misconfigured:
+        return misconfigured
+    config = admitted.config
+    if not route.serves(config, backend_id):
+        return route.refuse(admitted)
     # Narrow sudo boundary: the request is not a user; the backend and its
     # secrets are read as superuser only to authenticate and store the event.
-    backends = request.env["qtc.backend"].sudo()
-    config = backends._qtc_webhook_config(backend_id)
-    if (
-        not config
-        or config.state != "active"
-        or (provider and config.provider != provider)
-    ):
-        raise NotFound()
-    backend = backends.browse(backend_id)
-    body = read_capped_body(config.max_body_bytes)
-    if body is None:
-        return backend._qtc_webhook_error(413, "body exceeds the size limit")
+    backend = request.env["qtc.backend"].sudo().browse(backend_id)
+    body = admitted.body
     headers = request.httprequest.headers
     try:
         backend._qtc_webhook_verify(body, headers, config)
     except signature.SignatureError as exc:
         _logger.warning("webhook for backend %s rejected: %s", backend_id, exc)
-        return backend._qtc_webhook_error(401, "invalid signature")
-    except QtcError as exc:  # e.g. no encryption key: fail closed, say why to the admin
+        return route.unauthorized()
+    except QtcError as exc:  # a stored secret that cannot be opened
         _logger.error("webhook for backend %s cannot be verified: %s", backend_id, exc)
-        return backend._qtc_webhook_error(503, "receiver misconfigured")
+        return route.unauthorized()
+    if len(body) > config.max_body_bytes:
+        return backend._qtc_webhook_error(413, route.too_large_message)
     try:
         events = backend._qtc_webhook_parse(body, headers)
     except ValueError as exc:
@@ -135,16 +160,9 @@ def _health_token_ok():
 
 
 class QtcController(http.Controller):
-    @http.route(
-        "/qtc/webhook/<int:backend_id>",
-        type="http",
-        auth="public",
-        methods=["POST"],
-        csrf=False,
-        save_session=False,
-    )
+    @inbound_route("/qtc/webhook/<int:backend_id>", GENERIC_ROUTE)
     def qtc_webhook(self, backend_id, **_kwargs):
-        return receive_webhook(backend_id)
+        return receive_webhook(backend_id, route=GENERIC_ROUTE)
 
     def _qtc_health_data(self):
         backends = request.env["qtc.backend"].sudo().search([("state", "!=", "draft")])
@@ -173,7 +191,12 @@ class QtcController(http.Controller):
         return rows
 
     @http.route(
-        "/qtc/health", type="http", auth="public", methods=["GET"], save_session=False
+        "/qtc/health",
+        type="http",
+        auth="public",
+        methods=["GET"],
+        save_session=False,
+        max_content_length=GET_BODY_CAP,
     )
     def qtc_health(self, **_kwargs):
         if not _health_token_ok():
@@ -188,7 +211,12 @@ class QtcController(http.Controller):
         return json_response({"status": worst, "backends": rows})
 
     @http.route(
-        "/qtc/metrics", type="http", auth="public", methods=["GET"], save_session=False
+        "/qtc/metrics",
+        type="http",
+        auth="public",
+        methods=["GET"],
+        save_session=False,
+        max_content_length=GET_BODY_CAP,
     )
     def qtc_metrics(self, **_kwargs):
         if not _health_token_ok():
@@ -239,9 +267,15 @@ def _label(value):
 
 
 __all__ = [
+    "GET_BODY_CAP",
+    "UNAUTHORIZED",
     "InboundEvent",
+    "InboundRoute",
+    "inbound_route",
+    "json_answer",
     "json_response",
     "read_capped_body",
     "receive_webhook",
+    "receiver_misconfigured",
     "store_malformed",
 ]

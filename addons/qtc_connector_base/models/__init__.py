@@ -1,5 +1,6 @@
 from . import (
     ir_cron,
+    ir_http,
     qtc_backend,
     qtc_binding,
     qtc_credential,

@@ -1,3 +1,5 @@
+import functools
+import ipaddress
 import json
 import logging
 import threading
@@ -13,10 +15,17 @@ from .. import const
 from ..access import GROUP_MANAGER, GROUP_USER, check_action
 from ..exceptions import person_message
 from ..lib import signature
+from ..lib.destinations import (
+    DestinationPolicy,
+    OutboundRefused,
+    parse_host_entries,
+    parse_networks,
+)
 from ..lib.errors import BusinessError, ConfigError, QtcError
 from ..lib.http import HttpClient
 from ..lib.ratelimit import TokenBucket
-from .qtc_credential import secret_box
+from ..lib.secretbox import UndecryptableSecret
+from .qtc_credential import secret_box, server_option
 
 _logger = logging.getLogger(__name__)
 
@@ -27,8 +36,10 @@ MANAGER_GROUP = GROUP_MANAGER
 WebhookConfig = namedtuple(
     "WebhookConfig",
     "backend_id provider state company_id max_body_bytes tolerance secrets "
-    "previous_until channel_id max_attempts",
+    "previous_until channel_id max_attempts active sender_networks webhook_path",
 )
+# Sender networks that match no sender (an unreadable allow-list refuses all).
+NO_SENDER = (ipaddress.ip_network("255.255.255.255/32"),)
 # One parsed inbound event, as a provider's _qtc_webhook_parse returns them.
 InboundEvent = namedtuple("InboundEvent", "external_id event_type payload", defaults=())
 
@@ -42,6 +53,23 @@ BUSINESS_ERRORS = (BusinessError, ConfigError, UserError, ValidationError, Acces
 
 _http_clients = {}
 _http_clients_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=8)
+def server_destinations(hosts_text, networks_text):
+    """The server configuration's extra destinations, parsed once per value.
+
+    :returns: ``(host entries, networks)``
+    :raises OutboundRefused: an entry that cannot be read (named, with the
+        option; nothing is allowed until it is fixed)
+    """
+    try:
+        networks = parse_networks(networks_text)
+    except ValueError as exc:
+        raise OutboundRefused(
+            f"The server option {exc}: the server administrator must correct it."
+        ) from None
+    return parse_host_entries(hosts_text), networks
 
 
 class QtcBackend(models.Model):
@@ -117,6 +145,16 @@ class QtcBackend(models.Model):
     )
     max_body_bytes = fields.Integer(
         string="Max webhook body (bytes)", default=const.DEFAULT_MAX_BODY_BYTES
+    )
+    sender_networks = fields.Text(
+        string="Accepted sender networks",
+        help="Optional. IP networks (CIDR, one per line or comma-separated) "
+        "webhooks of this backend may come from; requests from anywhere else "
+        "are refused before their body is read. Empty: any sender with a "
+        "valid signature. Behind a reverse proxy, Odoo sees the proxy's "
+        "address unless proxy_mode is on and the proxy sets X-Forwarded-For "
+        "and X-Forwarded-Host. Providers publish their senders' ranges "
+        "(see the Security section of the base's readme).",
     )
     webhook_url = fields.Char(compute="_compute_webhook_url")
     timeout_seconds = fields.Float(string="HTTP timeout (s)", default=30.0)
@@ -278,8 +316,25 @@ class QtcBackend(models.Model):
             "job_max_attempts",
             "rate_limit_per_second",
             "timeout_seconds",
+            "environment",
+            "sender_networks",
             *self._qtc_secret_fields(),
         }
+
+    @api.constrains("sender_networks")
+    def _check_sender_networks(self):
+        for backend in self:
+            try:
+                parse_networks(backend.sender_networks, option=_("Sender networks"))
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from None
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        backends = super().create(vals_list)
+        # An id probed before it existed is cached as unknown: forget it.
+        self.env.registry.clear_cache()
+        return backends
 
     def write(self, vals):
         result = super().write(vals)
@@ -382,7 +437,9 @@ class QtcBackend(models.Model):
         """Encrypt and store ``value`` as the backend's secret ``key``.
 
         Setting a new ``webhook_secret`` keeps the old one as
-        ``webhook_secret_previous`` for ``secret_rotation_hours``.
+        ``webhook_secret_previous`` for ``secret_rotation_hours`` (re-encrypted
+        for that name: ciphertexts are bound to their backend and name). A
+        current secret that cannot be opened any more is dropped instead.
 
         :raises KeyConfigError: no encryption key configured (nothing is stored)
         """
@@ -395,18 +452,29 @@ class QtcBackend(models.Model):
                 [("backend_id", "=", self.id), ("key", "=", "webhook_secret_previous")]
             )
             previous.unlink()
-            existing.key = "webhook_secret_previous"
-            existing.flush_recordset()  # the new row below reuses the key
-            self.sudo().webhook_secret_previous_until = (
-                fields.Datetime.now()
-                + timedelta(hours=self.sudo().secret_rotation_hours)
-            )
+            try:
+                kept = box.rebind(
+                    existing.ciphertext,
+                    self.id,
+                    "webhook_secret",
+                    "webhook_secret_previous",
+                )
+            except UndecryptableSecret:
+                existing.unlink()
+            else:
+                existing.write({"key": "webhook_secret_previous", "ciphertext": kept})
+                existing.flush_recordset()  # the new row below reuses the key
+                self.sudo().webhook_secret_previous_until = (
+                    fields.Datetime.now()
+                    + timedelta(hours=self.sudo().secret_rotation_hours)
+                )
             existing = credentials
+        ciphertext = box.encrypt(value, self.id, key)
         if existing:
-            existing.ciphertext = box.encrypt(value)
+            existing.ciphertext = ciphertext
         else:
             credentials.create(
-                {"backend_id": self.id, "key": key, "ciphertext": box.encrypt(value)}
+                {"backend_id": self.id, "key": key, "ciphertext": ciphertext}
             )
         self.sudo().credentials_changed_at = fields.Datetime.now()
         self.message_post(body=_("Credential %(key)s changed.", key=key))
@@ -440,7 +508,7 @@ class QtcBackend(models.Model):
                 suggested_action=_("Enter it on the backend form (QTC Manager)."),
             )
         return secret_box().decrypt(
-            credential.ciphertext, label=f"{key} of backend {self.name}"
+            credential.ciphertext, self.id, key, label=f"{key} of backend {self.name}"
         )
 
     def _qtc_known_secrets(self):
@@ -451,7 +519,9 @@ class QtcBackend(models.Model):
             self.env["qtc.credential"].sudo().search([("backend_id", "=", self.id)])
         ):
             try:
-                values.append(secret_box().decrypt(credential.ciphertext))
+                values.append(
+                    secret_box().decrypt(credential.ciphertext, self.id, credential.key)
+                )
             except QtcError:
                 continue
         return values
@@ -466,7 +536,8 @@ class QtcBackend(models.Model):
 
         :returns: a ``WebhookConfig`` (secrets as ciphertexts), or ``None``
         """
-        backend = self.sudo().browse(backend_id).exists()
+        backend = self.sudo().with_context(active_test=False).browse(backend_id)
+        backend = backend.exists()
         if not backend:
             return None
         credentials = (
@@ -491,7 +562,38 @@ class QtcBackend(models.Model):
             backend.webhook_secret_previous_until,
             backend.job_channel_id.id or None,
             backend.job_max_attempts or const.DEFAULT_MAX_ATTEMPTS,
+            backend.active,
+            backend._qtc_sender_networks(),
+            backend._qtc_webhook_path() or None,
         )
+
+    def _qtc_sender_networks(self):
+        """The parsed sender networks; one that cannot be read (written around
+        the form's check) refuses every sender rather than none."""
+        self.ensure_one()
+        try:
+            return parse_networks(self.sender_networks)
+        except ValueError:
+            _logger.error(
+                "backend %s: unreadable sender networks, every webhook refused",
+                self.id,
+            )
+            return NO_SENDER
+
+    @api.model
+    @tools.ormcache("provider")
+    def _qtc_inbound_ceiling(self, provider=None):
+        """The body cap of an inbound route before its sender is authenticated:
+        the largest ``max_body_bytes`` of the backends the route may serve
+        (``provider``'s, archived ones included; every backend's for the
+        generic route), the same for every backend id, so a 413 answered
+        before authentication says nothing about which ids exist. Each
+        backend's own cap applies once the sender is authenticated.
+        """
+        backends = self.sudo().with_context(active_test=False)
+        domain = [("provider", "=", provider)] if provider else []
+        caps = backends.search(domain).mapped("max_body_bytes")
+        return max(caps, default=const.DEFAULT_MAX_BODY_BYTES)
 
     def _qtc_webhook_secrets(self, config=None):
         """Plaintext webhook secrets now accepted: current first, then the
@@ -504,7 +606,7 @@ class QtcBackend(models.Model):
         )
         box = secret_box()
         return [
-            box.decrypt(ciphertext, label=f"{key} of backend {self.id}")
+            box.decrypt(ciphertext, config.backend_id, key)
             for key, ciphertext in config.secrets
             if key == "webhook_secret" or previous_valid
         ]
@@ -614,9 +716,47 @@ class QtcBackend(models.Model):
 
     # ------------------------------------------------------------- outbound
 
+    def _qtc_destination_policy(self):
+        """Where this backend's requests may go (see ``lib/destinations.py``):
+        its provider's hosts (``_qtc_outbound_hosts``) plus what the server
+        configuration allows (``qtc_allowed_hosts``, ``qtc_allowed_networks``
+        in the Odoo configuration file, never in the database); https only
+        for a production backend; stored secrets only to the provider.
+
+        :raises OutboundRefused: the server options cannot be read
+        """
+        self.ensure_one()
+        allowed_hosts, allowed_networks = server_destinations(
+            server_option("qtc_allowed_hosts"), server_option("qtc_allowed_networks")
+        )
+        labels = dict(self._fields["provider"]._description_selection(self.env))
+        return DestinationPolicy(
+            provider_label=labels.get(self.provider, self.provider),
+            provider_hosts=tuple(self._qtc_outbound_hosts()),
+            allowed_hosts=allowed_hosts,
+            allowed_networks=allowed_networks,
+            require_https=self.environment == "production",
+            secrets_to_provider_only=True,
+        )
+
+    def _qtc_outbound_url_problem(self, url):
+        """Why this backend could not send to ``url``, for a form check: the
+        same rules as the HTTP client without the DNS lookup (names are
+        checked again at every connection).
+
+        :returns: a message saying what to change, or ``None``
+        """
+        self.ensure_one()
+        try:
+            self._qtc_destination_policy().check_url(url)
+        except OutboundRefused as exc:
+            return str(exc)
+        return None
+
     def _qtc_http(self):
         """The backend's ``HttpClient`` (one per backend and process, rebuilt when
-        the backend changes), with its rate limit and secrets for redaction."""
+        the backend changes), with its rate limit, its destination policy and
+        its secrets (for redaction, and so they are sent nowhere else)."""
         self.ensure_one()
         # Rebuilt when a setting it uses or a credential (masked in its logs)
         # changes; other writes to the backend keep the connection pool.
@@ -626,6 +766,10 @@ class QtcBackend(models.Model):
             self.rate_limit_per_second,
             self.timeout_seconds,
             str(self.sudo().credentials_changed_at),
+            self.provider,
+            self.environment,
+            server_option("qtc_allowed_hosts"),
+            server_option("qtc_allowed_networks"),
         )
         with _http_clients_lock:
             client = _http_clients.get(cache_key)
@@ -642,6 +786,7 @@ class QtcBackend(models.Model):
                     secrets=self._qtc_known_secrets(),
                     rate_limiter=limiter,
                     timeout=(min(10.0, timeout), timeout),
+                    policy=self._qtc_destination_policy(),
                 )
                 _http_clients[cache_key] = client
         return client
@@ -651,6 +796,8 @@ class QtcBackend(models.Model):
         the correlation id of the event or job being processed.
 
         :raises RetryableError, HttpBusinessError: see ``lib/http.py``
+        :raises OutboundRefused: a destination this backend may not reach
+            (nothing was sent; the message says what to change)
         """
         self.ensure_one()
         kwargs.setdefault("correlation_id", self.env.context.get("qtc_correlation_id"))
@@ -677,6 +824,19 @@ class QtcBackend(models.Model):
         """
         self.ensure_one()
         return {}
+
+    def _qtc_outbound_hosts(self):
+        """The hosts this provider's requests go to, as the provider documents
+        them: names, or ``*.domain`` for any name under a domain. Requests
+        carry the backend's credentials, so nothing else is called (the
+        server configuration may add a local stand-in).
+
+        :returns: a tuple of host patterns; empty when the provider is a
+            system of the customer's own choosing (then any public address,
+            and no stored secret may travel)
+        """
+        self.ensure_one()
+        return ()
 
     def _qtc_test_connection(self):
         """Check the credentials against the remote system.

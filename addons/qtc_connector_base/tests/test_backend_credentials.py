@@ -18,6 +18,7 @@ from ..exceptions import (
     RetryableError,
     UndecryptableSecret,
 )
+from ..lib.secretbox import MisplacedSecret
 from .common import TEST_SECRET, QtcCase, captured_logs
 
 KEY_A = Fernet.generate_key().decode()
@@ -121,6 +122,110 @@ class TestBackendCredentials(QtcCase):
         with encryption_key(KEY_B), self.assertRaises(UndecryptableSecret):
             self.env["qtc.credential"]._qtc_rotate_encryption()
         self.assertEqual(self._credential("api_key").ciphertext, before)
+
+    def test_ciphertext_copied_to_another_backend_or_name_is_refused(self):
+        # A manager may write the credential table: copying a ciphertext into
+        # another row must not make Odoo open the secret there.
+        other = self._qtc_make_backend(name="Other backend")
+        self.backend._qtc_set_secret("api_key", "sk_live_the_target_secret")
+        source = self._credential("api_key")
+        target = self.env["qtc.credential"].search(
+            [("backend_id", "=", other.id), ("key", "=", "webhook_secret")]
+        )
+        target.with_user(self.admin).ciphertext = source.ciphertext
+        self.env.registry.clear_cache()
+        with self.assertRaises(MisplacedSecret) as caught:
+            other._qtc_get_secret("webhook_secret")
+        message = str(caught.exception)
+        self.assertIn("webhook_secret of backend Other backend", message)
+        self.assertIn("copied from another credential", message)
+        self.assertNotIn("sk_live_the_target_secret", message)
+        self.assertNotIn("sk_live_the_target_secret", other._qtc_known_secrets())
+        # Same backend, another name.
+        self.env["qtc.credential"].with_user(self.admin).create(
+            {
+                "backend_id": self.backend.id,
+                "key": "other_api_key",
+                "ciphertext": source.ciphertext,
+            }
+        )
+        with self.assertRaises(MisplacedSecret):
+            self.backend._qtc_get_secret("other_api_key")
+        self.assertEqual(
+            self.backend._qtc_get_secret("api_key"), "sk_live_the_target_secret"
+        )
+
+    def test_previous_webhook_secret_is_rebound_to_its_new_name(self):
+        self.backend._qtc_set_secret("webhook_secret", "whsec_next_value_0001")
+        previous = self._credential("webhook_secret_previous")
+        self.assertEqual(
+            self.backend._qtc_get_secret("webhook_secret_previous"), TEST_SECRET
+        )
+        # Renaming a row by hand (without re-encrypting) does not work.
+        previous.key = "webhook_secret_stolen"
+        with self.assertRaises(MisplacedSecret):
+            self.backend._qtc_get_secret("webhook_secret_stolen")
+
+    def test_unreadable_current_secret_is_replaced_not_kept(self):
+        self._credential(
+            "webhook_secret"
+        ).ciphertext = "qtc2:000000000000:AAAAAAAAAAAAAAAAAAAA"
+        self.backend._qtc_set_secret("webhook_secret", "whsec_fresh_value_0002")
+        self.assertFalse(self._credential("webhook_secret_previous"))
+        self.assertEqual(
+            self.backend._qtc_webhook_secrets(), ["whsec_fresh_value_0002"]
+        )
+
+    def test_upgrade_rebinds_unbound_credentials(self):
+        self.env["qtc.credential"].search([]).unlink()
+        fernet = Fernet(KEY_A)
+        with encryption_key(f"{KEY_B},{KEY_A}"):
+            credentials = self.env["qtc.credential"].create(
+                [
+                    {
+                        "backend_id": self.backend.id,
+                        "key": "api_key",
+                        "ciphertext": fernet.encrypt(b"sk_old_format_1").decode(),
+                    },
+                    {
+                        "backend_id": self.backend.id,
+                        "key": "lost_key",
+                        "ciphertext": Fernet(Fernet.generate_key())
+                        .encrypt(b"nobody-can-open")
+                        .decode(),
+                    },
+                ]
+            )
+            with self.assertRaises(UndecryptableSecret) as caught:
+                self.backend._qtc_get_secret("api_key")
+            self.assertIn("odoo -u qtc_connector_base", str(caught.exception))
+            migrate = self._migration()
+            with captured_logs() as lines:
+                migrate(self.env.cr, "18.0.1.1.0")
+            self.assertTrue(credentials[0].ciphertext.startswith("qtc2:"))
+            self.assertEqual(self.backend._qtc_get_secret("api_key"), "sk_old_format_1")
+            self.assertTrue(credentials[1].ciphertext.startswith("gAAAAA"), "left")
+            self.assertTrue([line for line in lines if "lost_key" in line])
+            self.assertEqual(
+                self.env["qtc.credential"]._qtc_bind_unbound(),
+                (0, ["lost_key of backend Test backend"]),
+            )
+        with encryption_key(""), self.assertRaises(KeyConfigError):
+            self.env["qtc.credential"]._qtc_bind_unbound()
+
+    def _migration(self):
+        import importlib.util
+
+        from odoo.modules import get_module_path
+
+        path = (
+            f"{get_module_path('qtc_connector_base')}/migrations/18.0.1.2.0/"
+            "post-migrate.py"
+        )
+        spec = importlib.util.spec_from_file_location("qtc_base_post_migrate", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.migrate
 
     def test_missing_secret_is_a_configuration_error(self):
         with self.assertRaises(BusinessError) as caught:

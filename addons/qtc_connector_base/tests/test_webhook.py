@@ -50,7 +50,9 @@ class TestWebhook(QtcHttpCase):
             self.path, {"id": "evt_forged", "type": "x"}, secrets="not-the-secret"
         )
         self.assertEqual(response.status_code, 401)
-        self.assertEqual(response.json(), {"error": "invalid signature"})
+        self.assertEqual(
+            response.json(), {"error": "invalid signature or unknown backend"}
+        )
         self.assertFalse(self._events("evt_forged"))
 
     def test_expired_signature_is_rejected(self):
@@ -77,7 +79,10 @@ class TestWebhook(QtcHttpCase):
         )
         self.assertEqual(response.status_code, 401)
 
-    def test_oversized_body_is_refused_before_reading(self):
+    def test_body_over_the_backend_cap_is_refused_once_authenticated(self):
+        # Under the route's cap (the largest of all backends), over this
+        # backend's: refused after the signature is checked (the sender knows
+        # the secret; nobody else learns the backend's own cap).
         self.backend.max_body_bytes = 1000
         big = json.dumps({"id": "evt_big", "type": "x", "pad": "a" * 2000}).encode()
         response = self.post_signed(self.path, big)
@@ -116,13 +121,20 @@ class TestWebhook(QtcHttpCase):
         self.assertEqual(response.status_code, 400)
         self.assertIn("missing field(s): id", response.json()["error"])
 
-    def test_unknown_inactive_or_draft_backend_is_404(self):
+    def test_unknown_inactive_or_archived_backend_gets_the_one_refusal(self):
+        # Was 404 for these and 401 for a bad signature: an id could be told
+        # to exist. Every unauthenticated failure now gets the same answer.
         response = self.post_signed("/qtc/webhook/999999", {"id": "e", "type": "x"})
-        self.assertEqual(response.status_code, 404)
+        self.assertEqual(response.status_code, 401)
         self.backend.action_disable()
         response = self.post_signed(self.path, {"id": "evt_off", "type": "x"})
-        self.assertEqual(response.status_code, 404)
+        self.assertEqual(response.status_code, 401)
         self.assertFalse(self._events("evt_off"))
+        self.backend.action_activate()
+        self.backend.active = False
+        response = self.post_signed(self.path, {"id": "evt_archived", "type": "x"})
+        self.assertEqual(response.status_code, 401, "an archived backend takes nothing")
+        self.assertFalse(self._events("evt_archived"))
 
     def test_secret_rotation_accepts_both_then_only_the_new(self):
         # The backend's current secret becomes the previous one.

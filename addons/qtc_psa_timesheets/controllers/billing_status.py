@@ -1,7 +1,7 @@
 """The billing status pull endpoint: ``POST /qtc/psa/<backend_id>/billing_status``.
 
 For PSAs that poll instead of receiving the billing callback. Same order and
-answers as the push endpoint (``main.py``): check the backend -> cap the body ->
+answers as the push endpoint (``main.py``): cap the body -> check the backend ->
 authenticate the raw body (base HMAC scheme) -> parse -> answer. The body is
 ``{"external_ids": [...]}``; each id is answered with the invoice that billed
 it, ``not_invoiced`` or ``unknown``. POST, not GET: the signature covers the
@@ -10,26 +10,20 @@ body, and a query string would travel unsigned. Published in
 """
 
 from odoo import http
-from odoo.addons.qtc_connector_base.controllers.main import json_response
+from odoo.addons.qtc_connector_base.controllers.main import (
+    inbound_route,
+    json_response,
+)
 
 from ..lib import billing_writeback as billing
-from .main import _error, read_signed_json
+from .main import STATUS_ROUTE, _error, read_signed_json
 
 
 class PsaBillingStatusController(http.Controller):
-    @http.route(
-        "/qtc/psa/<int:backend_id>/billing_status",
-        type="http",
-        auth="public",
-        methods=["POST"],
-        csrf=False,
-        save_session=False,
-    )
+    @inbound_route("/qtc/psa/<int:backend_id>/billing_status", STATUS_ROUTE)
     def psa_billing_status(self, backend_id, **_kwargs):
         backend, _config, data, error = read_signed_json(
-            backend_id,
-            "billing status",
-            "body exceeds the size limit; split the request",
+            backend_id, "billing status", STATUS_ROUTE
         )
         if error:
             return error

@@ -364,7 +364,7 @@ class QtcBackend(models.Model):
 
     # ---------------------------------------------------- billing write-back
 
-    @api.constrains("psa_push_billing_url")
+    @api.constrains("psa_push_billing_url", "environment")
     def _check_psa_push_billing_url(self):
         for backend in self:
             url = (backend.psa_push_billing_url or "").strip()
@@ -377,6 +377,13 @@ class QtcBackend(models.Model):
                         "The billing callback URL must be an http(s) URL with a "
                         "host, e.g. https://psa.example.com/hooks/odoo-billing."
                     )
+                )
+            # The same rules as when the callback is sent (internal addresses,
+            # https in production); a name is checked again at each send.
+            refused = backend._qtc_outbound_url_problem(url)
+            if refused:
+                raise ValidationError(
+                    _("Billing callback URL: %(problem)s", problem=refused)
                 )
 
     def _psa_writes_billing_back(self):
@@ -445,6 +452,14 @@ class QtcBackend(models.Model):
         if self.provider not in const.PSA_PROVIDERS:
             return super()._qtc_binding_models()
         return dict(const.BINDING_MODELS)
+
+    def _qtc_outbound_hosts(self):
+        # The push API's billing callback goes to the customer's own PSA: no
+        # hosts are declared, so no stored secret may travel there (the
+        # callback carries only its signature).
+        if self.provider != const.PROVIDER_HARVEST:
+            return super()._qtc_outbound_hosts()
+        return const.HARVEST_HOSTS
 
     def _qtc_webhook_path(self):
         if self.provider == const.PROVIDER_HARVEST:

@@ -314,6 +314,59 @@ class TestBillingWriteBack(PsaCase):
         with self.assertRaises(ValidationError):
             self.backend.psa_push_billing_url = "https://"
 
+    def test_callback_url_to_an_internal_address_is_refused(self):
+        for url, kind in (
+            ("http://127.0.0.1:5432/", "a loopback address"),
+            ("http://169.254.169.254/", "a cloud metadata address"),
+            ("https://10.0.0.8/billing", "a private address"),
+        ):
+            with self.subTest(url=url), self.assertRaises(ValidationError) as caught:
+                with self.env.cr.savepoint():
+                    self.backend.psa_push_billing_url = url
+            message = str(caught.exception)
+            self.assertIn(kind, message)
+            self.assertIn("Use the system's public https address", message)
+            self.assertIn("qtc_allowed_networks", message)
+
+    def test_production_callback_must_be_https(self):
+        self.backend.psa_push_billing_url = "http://psa.example.com/billing"
+        with self.assertRaises(ValidationError) as caught:
+            self.backend.environment = "production"
+        self.assertIn("Use the https:// address", str(caught.exception))
+
+    def test_callback_forced_to_an_internal_address_sends_nothing(self):
+        # Past the form (SQL): the send refuses it, the job stops with an
+        # exception saying what to change, nothing is retried.
+        responses.add(responses.POST, "http://127.0.0.1:5432/", json={})
+        self.push_and_invoice()
+        self.env.cr.execute(
+            "UPDATE qtc_backend SET psa_push_billing_url = %s WHERE id = %s",
+            ("http://127.0.0.1:5432/", self.backend.id),
+        )
+        self.backend.invalidate_recordset()
+        self.env.registry.clear_cache()
+        self.run_jobs()
+        job = self.writeback_jobs()
+        self.assertEqual((job.state, job.error_kind), ("failed", "business"))
+        self.assertFalse(responses.calls)
+        exception = self.last_exception()
+        self.assertEqual(exception.category, "configuration")
+        self.assertIn("127.0.0.1 is a loopback address", exception.name)
+
+    def test_callback_redirect_is_not_followed(self):
+        responses.add(
+            responses.POST,
+            CALLBACK,
+            status=307,
+            headers={"Location": "http://169.254.169.254/latest/meta-data/"},
+        )
+        self.push_and_invoice()
+        self.run_jobs()
+        job = self.writeback_jobs()
+        self.assertEqual(job.state, "failed")
+        self.assertEqual(len(responses.calls), 1, "the body was not sent again")
+        self.assertIn("only GET requests follow redirects", self.last_exception().name)
+
     def test_cancelling_a_never_posted_draft_sends_nothing(self):
         self.push(self.time_item())
         invoice = self.order._create_invoices()

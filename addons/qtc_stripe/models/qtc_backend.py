@@ -96,6 +96,11 @@ class QtcBackend(models.Model):
             return super()._qtc_binding_models()
         return dict(const.BINDING_MODELS)
 
+    def _qtc_outbound_hosts(self):
+        if self.provider != "stripe":
+            return super()._qtc_outbound_hosts()
+        return const.OUTBOUND_HOSTS
+
     def _qtc_webhook_path(self):
         """Stripe's endpoint for this backend: ``/qtc/stripe/<id>/webhook``."""
         if self.provider != "stripe":

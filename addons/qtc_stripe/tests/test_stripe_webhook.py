@@ -30,7 +30,9 @@ class TestStripeWebhook(StripeHttpCase):
             self.payment_intent_event(1000), secrets="whsec_forged_secret"
         )
         self.assertRejected(response)
-        self.assertEqual(response.json(), {"error": "invalid signature"})
+        self.assertEqual(
+            response.json(), {"error": "invalid signature or unknown backend"}
+        )
 
     def test_tampered_body_is_rejected(self):
         event = self.payment_intent_event(1000)
@@ -69,15 +71,36 @@ class TestStripeWebhook(StripeHttpCase):
         )
         self.assertRejected(response)
 
-    def test_other_provider_backend_is_not_found(self):
+    def test_unknown_other_provider_or_archived_backend_answers_like_a_forgery(self):
+        # Was 404 for another provider's or an unknown id and 401 for a bad
+        # signature: ids could be enumerated. Now one answer for all.
         generic = self._qtc_make_backend(name="Generic")
         body = json.dumps(self.payment_intent_event(1000)).encode()
+        signed = {signature.HEADER: self.stripe_sign(body)}
+        forged = self.post_event(body, secrets="whsec_forged_secret")
+        probes = {
+            "other provider": self.url_open(
+                f"/qtc/stripe/{generic.id}/webhook", data=body, headers=signed
+            ),
+            "unknown": self.url_open(
+                "/qtc/stripe/999999/webhook", data=body, headers=signed
+            ),
+        }
+        self.backend.active = False
+        probes["archived"] = self.url_open(self.webhook_path, data=body, headers=signed)
+        for name, response in probes.items():
+            self.assertEqual(response.status_code, 401, name)
+            self.assertEqual(response.content, forged.content, name)
+        self.assertFalse(self.events())
+
+    def test_stripe_backend_is_not_served_by_the_generic_route(self):
+        body = json.dumps(self.payment_intent_event(1000)).encode()
         response = self.url_open(
-            f"/qtc/stripe/{generic.id}/webhook",
+            f"/qtc/webhook/{self.backend.id}",
             data=body,
             headers={signature.HEADER: self.stripe_sign(body)},
         )
-        self.assertEqual(response.status_code, 404)
+        self.assertRejected(response)
 
     def test_body_that_is_not_an_event_is_400_and_kept(self):
         response = self.post_event(b"{not json")

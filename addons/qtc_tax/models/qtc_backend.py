@@ -477,6 +477,11 @@ class QtcBackend(models.Model):
             version=answer.get("version") or "?",
         )
 
+    def _qtc_outbound_hosts(self):
+        if self.provider != "avatax":
+            return super()._qtc_outbound_hosts()
+        return const.AVATAX_HOSTS[self.environment]
+
     def _qtc_webhook_path(self):
         if self.provider not in TAX_PROVIDERS:
             return super()._qtc_webhook_path()

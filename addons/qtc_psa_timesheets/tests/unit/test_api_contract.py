@@ -227,7 +227,7 @@ def test_openapi_request_body_references_the_schema(openapi):
 
 def test_openapi_responses(openapi):
     responses = openapi["paths"][PATH]["post"]["responses"]
-    assert set(responses) == {"200", "400", "401", "413"}
+    assert set(responses) == {"200", "400", "401", "413", "415"}
     schemas = openapi["components"]["schemas"]
     assert responses["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/BatchResult"
@@ -236,7 +236,7 @@ def test_openapi_responses(openapi):
     assert item_result["required"] == ["external_id", "status", "reasons"]
     assert item_result["properties"]["status"]["enum"] == list(wi.ITEM_STATUSES)
     assert schemas["Reason"]["required"] == ["field", "message"]
-    for code in ("400", "401", "413"):
+    for code in ("400", "401", "413", "415"):
         assert responses[code]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/Error"
         }

@@ -169,7 +169,7 @@ def openapi():
 
 def test_openapi_documents_the_status_endpoint(openapi):
     operation = openapi["paths"][STATUS_PATH]["post"]
-    assert set(operation["responses"]) == {"200", "400", "401", "413"}
+    assert set(operation["responses"]) == {"200", "400", "401", "413", "415"}
     request = operation["requestBody"]["content"]["application/json"]["schema"]
     assert request["$ref"] == "#/components/schemas/BillingStatusRequest"
     schemas = openapi["components"]["schemas"]
