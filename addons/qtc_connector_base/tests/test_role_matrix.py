@@ -87,6 +87,7 @@ MATRIX = {
     "qtc.backend.action_reset_draft": rule(MANAGER, "fresh_backend"),
     "qtc.backend.action_test_connection": rule(MANAGER, "backend"),
     "qtc.backend.action_end_secret_rotation": rule(MANAGER, "backend"),
+    "qtc.backend.create": rule(MANAGER, "backend_values"),
     "qtc.backend.write": rule(MANAGER, "backend", {"sequence": 7}),
     "qtc.backend.unlink": rule(MANAGER, "fresh_backend"),
     "qtc.backend.action_harvest_sync_now": rule(MANAGER, "harvest_backend"),
@@ -351,6 +352,9 @@ class TestRoleMatrix(QtcHttpCase):
 
     def on_binding(self, user):
         return self.binding
+
+    def on_backend_values(self, user):
+        return None, [{"name": f"Matrix new {uuid.uuid4().hex[:8]}"}]
 
     def on_binding_values(self, user):
         values = {
