@@ -2,7 +2,7 @@
     "name": "QTC Connector Base",
     "summary": "Backends, encrypted credentials, job queue, event log, bindings, "
     "value maps, webhooks, HTTP client, exception queue and health for the QTC suite",
-    "version": "18.0.1.1.0",
+    "version": "18.0.1.2.0",
     "category": "Connector",
     "author": "QTC",
     "license": "LGPL-3",
