@@ -17,6 +17,9 @@ Per scenario, 5,000 approved time items are pushed as 10 signed requests of
   request carries 50 items of every engagement);
 - ``split``: 10 engagements, one per request.
 
+On a machine shared with other work, read the end-to-end figures as measured;
+the Odoo CPU per item of the workers and of the baseline is printed too.
+
 Printed per scenario: items/s end to end (first request sent -> last event
 applied) and its ratio to ONE batched ``account.analytic.line.create`` of the
 same lines in the same run (rolled back; goal >= 0.5x); the jobs, their
@@ -140,13 +143,13 @@ with registry.cursor() as cr:
         for item in items
     ]
     env.flush_all()
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), time.process_time()
     lines = env["account.analytic.line"].create(vals_list)
     env.flush_all()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_before
     billed = sum(1 for line in lines if line.so_line)
     cr.rollback()
-print(len(lines), elapsed, billed)
+print(len(lines), elapsed, billed, cpu)
 """
 )
 
@@ -282,7 +285,9 @@ def run_scenario(args, backend_id, scenario, run):
     rate = len(items) / end_to_end
     baseline = bench_psa.run_script(BASELINE_SCRIPT, args.db, stdin=json.dumps(items))
     base_lines, base_seconds = int(baseline[0]), float(baseline[1])
+    base_cpu = float(baseline[3]) * 1000 / base_lines
     base_rate = base_lines / base_seconds
+    worker_cpu = sum(out["cpu"] for out in outs) * 1000 / len(items)
     spans = [out["spans"] for out in outs]
     busy = [sum(end - start for _job, start, end in mine) for mine in spans]
     both = overlap_seconds(spans[0], spans[1]) if len(spans) == 2 else 0.0
@@ -306,6 +311,9 @@ def run_scenario(args, backend_id, scenario, run):
             for mine, seconds in zip(spans, busy, strict=True)
         )
         + f"; both busy at once {both:.1f} s ({both / end_to_end:.0%} of the run)\n"
+        f"  Odoo process CPU per item (less sensitive to other load; "
+        f"PostgreSQL's own not included): job workers {worker_cpu:.2f} ms, "
+        f"baseline {base_cpu:.2f} ms\n"
         f"  ERROR lines in the workers' log: {len(error_lines)}",
         flush=True,
     )
