@@ -9,7 +9,11 @@ The job runner does exactly that, at once (``qtc_job._qtc_perform``).
 Odoo's cursor logs every failed statement as an ERROR (``bad query: ...``)
 before the error reaches the code that handles it. While a job's work runs,
 :func:`conflicts_handled` keeps those lines out of the log for conflicts only:
-the runner logs the conflict itself, as what it is, with the statement.
+the runner logs the conflict itself, as what it is, with the statement. A
+statement whose text carries :data:`RETRIED_MARK` is treated the same way
+anywhere: storing an event while the same event is stored by another request
+(its request is then run again by Odoo, which logs that at INFO, and finds a
+duplicate).
 """
 
 import contextlib
@@ -28,6 +32,8 @@ DATABASE_CONFLICTS = (
     psycopg2.errors.LockNotAvailable,
 )
 STATEMENT_EXCERPT = 160
+# In a statement's text: its conflicts are retried by whoever runs it.
+RETRIED_MARK = "/* qtc: conflicts retried by the caller */"
 
 _state = threading.local()
 
@@ -63,15 +69,19 @@ class _ConflictLogFilter(logging.Filter):
     that runs a job's work (see the module doc); keeps every other line."""
 
     def filter(self, record):
-        if not getattr(_state, "active", False):
-            return True
         args = record.args if isinstance(record.args, tuple) else ()
         if len(args) != 2 or not isinstance(args[1], DATABASE_CONFLICTS):
             return True
         query = args[0]
         if isinstance(query, bytes):
             query = query.decode(errors="replace")
-        _state.statement = " ".join(str(query).split())[:STATEMENT_EXCERPT]
+        query = str(query)
+        in_job = getattr(_state, "active", False)
+        if not in_job and RETRIED_MARK not in query:
+            return True
+        if in_job:
+            query = query.replace(RETRIED_MARK, "")
+            _state.statement = " ".join(query.split())[:STATEMENT_EXCERPT]
         return False
 
 
@@ -81,6 +91,7 @@ def conflicts_handled():
     errors by Odoo's cursor: the caller retries them and logs them itself."""
     previous = getattr(_state, "active", False)
     _state.active = True
+    _state.statement = None
     try:
         yield
     finally:

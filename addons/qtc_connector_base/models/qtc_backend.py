@@ -548,8 +548,12 @@ class QtcBackend(models.Model):
             lane_resources[lane].update(names)
         lane_resources = [resources_lib.encode(names) for names in lane_resources]
         # -- end resources
+        # Two deliveries of one event at once: the later may be refused with a
+        # serialization failure, which its request (or job) runs again and
+        # then finds a duplicate: the mark keeps it out of the error log.
         self.env.cr.execute(
             """
+            /* qtc: conflicts retried by the caller */
             WITH new_events AS (
                 INSERT INTO qtc_event (
                     backend_id, company_id, provider, external_id, event_type,

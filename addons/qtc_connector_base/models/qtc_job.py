@@ -331,6 +331,7 @@ class QtcJob(models.Model):
         now = fields.Datetime.now()
         self.env.cr.execute(
             """
+            /* qtc: conflicts retried by the caller */
             INSERT INTO qtc_job (
                 name, state, model_name, method_name, record_ids, args, kwargs,
                 priority, eta, channel_id, identity_key, depends_on_id, backend_id,

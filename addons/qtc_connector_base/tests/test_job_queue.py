@@ -9,7 +9,7 @@ from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from .. import const
-from ..conflicts import conflicts_handled, is_conflict
+from ..conflicts import RETRIED_MARK, conflicts_handled, is_conflict
 from ..lib.errors import BusinessError, ConcurrencyConflict, RetryableError
 from ..models import qtc_job as qtc_job_module
 from ..models.qtc_backend import InboundEvent
@@ -373,6 +373,9 @@ class TestJobQueue(QtcCase):
                 sql_logger.error("bad query: %s\nERROR: %s", b"UPDATE a", conflict)
                 sql_logger.error("bad query: %s\nERROR: %s", b"INSERT b", other)
             sql_logger.error("bad query: %s\nERROR: %s", b"UPDATE c", conflict)
+            # Outside a job: a statement marked as retried by its caller.
+            marked = f"{RETRIED_MARK} INSERT d".encode()
+            sql_logger.error("bad query: %s\nERROR: %s", marked, conflict)
         self.assertEqual(
             [line.split("\n")[0] for line in logs.output],
             [

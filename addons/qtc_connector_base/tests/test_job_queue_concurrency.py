@@ -21,6 +21,7 @@ from odoo.tools import mute_logger
 from .. import const
 from ..lib.errors import ConcurrencyConflict
 from ..models import qtc_job as qtc_job_module
+from ..models.qtc_backend import InboundEvent
 
 LEDGER = "qtc_test_ledger"
 COUNTER = "qtc_test_counter"
@@ -423,6 +424,65 @@ class TestJobQueueConcurrency(TransactionCase):
                 "SELECT count(*) FROM qtc_job WHERE identity_key = 'concurrency-same'"
             )
             self.assertEqual(cr.fetchone()[0], 1)
+
+    def test_the_same_event_stored_twice_at_once_is_not_an_error(self):
+        """Two deliveries of one event in two transactions at once (a sender
+        retrying): the later is refused with a serialization failure, which
+        is not logged as an error; run again (as Odoo runs the request
+        again), it finds a duplicate. One event, one job."""
+        with self.real_cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            backend_id = (
+                env["qtc.backend"]
+                .create({"name": "concurrency-test backend", "state": "active"})
+                .id
+            )
+        self.addCleanup(self._drop_backend, backend_id)
+        event = InboundEvent("evt_twice_at_once", "x", "{}")
+        first, second = self.real_cursor(), self.real_cursor()
+        outcome = {}
+
+        def deliver_again():
+            env = api.Environment(second, SUPERUSER_ID, {})
+            backend = env["qtc.backend"].browse(backend_id)
+            for attempt in range(2):
+                try:
+                    outcome[attempt] = backend._qtc_store_events([event])
+                    second.commit()
+                    return
+                except psycopg2.errors.SerializationFailure:
+                    outcome["refused"] = True
+                    second.rollback()
+
+        try:
+            with self.assertNoLogs("odoo.sql_db", logging.ERROR):
+                env = api.Environment(first, SUPERUSER_ID, {})
+                stored = (
+                    env["qtc.backend"].browse(backend_id)._qtc_store_events([event])
+                )
+                thread = threading.Thread(target=deliver_again)
+                thread.start()
+                thread.join(timeout=1)
+                self.assertTrue(thread.is_alive(), "it waits for the first delivery")
+                first.commit()
+                thread.join(timeout=10)
+        finally:
+            first.close()
+            second.close()
+        self.assertEqual(list(stored), ["evt_twice_at_once"])
+        self.assertTrue(outcome.get("refused"), "the second was refused once")
+        self.assertEqual(outcome[1], {}, "run again: a duplicate")
+        with self.real_cursor() as cr:
+            cr.execute(
+                "SELECT count(*) FROM qtc_job WHERE backend_id = %s", (backend_id,)
+            )
+            self.assertEqual(cr.fetchone()[0], 1)
+
+    def _drop_backend(self, backend_id):
+        with self.real_cursor() as cr:
+            cr.execute("DELETE FROM qtc_job WHERE backend_id = %s", (backend_id,))
+            cr.execute("DELETE FROM qtc_event WHERE backend_id = %s", (backend_id,))
+            cr.execute("DELETE FROM qtc_backend WHERE id = %s", (backend_id,))
 
     def test_worker_killed_mid_job_loses_nothing_and_doubles_nothing(self):
         [job_id] = self._enqueue_committed(1)
