@@ -64,6 +64,13 @@ RECOVERY_CHECK_SECONDS = 4
 # Namespace of the advisory locks a running job holds (first key of the pair).
 JOB_LOCK_NAMESPACE = 824201
 CHANNEL_LOCK_NAMESPACE = 824202
+# (The advisory locks of a job's resources: lib/resources.py, 824203.)
+# Work that meets a concurrent transaction (serialization failure, deadlock,
+# ``ConcurrencyConflict``) runs again at once in a fresh transaction, this many
+# times, each after a short random pause (seconds, times the retry's number) so
+# two colliding jobs do not collide again; then the usual backoff takes over.
+CONFLICT_RETRIES = 3
+CONFLICT_RETRY_PAUSE = (0.02, 0.1)
 
 # Events are kept at least this long so a late redelivery is still recognised as a
 # duplicate (Stripe retries for 3 days; other senders less).

@@ -18,12 +18,19 @@ import contextlib
 from odoo.exceptions import UserError
 from odoo.http import request
 
-from .lib.errors import BusinessError, ConfigError, QtcError, RetryableError
+from .lib.errors import (
+    BusinessError,
+    ConcurrencyConflict,
+    ConfigError,
+    QtcError,
+    RetryableError,
+)
 from .lib.http import HttpBusinessError
 from .lib.secretbox import KeyConfigError, UndecryptableSecret
 
 __all__ = [
     "BusinessError",
+    "ConcurrencyConflict",
     "ConfigError",
     "HttpBusinessError",
     "KeyConfigError",

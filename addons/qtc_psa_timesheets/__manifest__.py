@@ -2,7 +2,7 @@
     "name": "QTC PSA Timesheets",
     "summary": "Approved time, expenses and milestones from a PSA (push API or "
     "Harvest) become timesheets and delivered quantities Odoo invoices natively",
-    "version": "18.0.1.2.0",
+    "version": "18.0.1.3.0",
     "category": "Connector",
     "author": "QTC",
     "license": "LGPL-3",

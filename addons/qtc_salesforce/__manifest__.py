@@ -2,7 +2,7 @@
     "name": "QTC Salesforce",
     "summary": "Closed-won Salesforce opportunities become customers, sale orders, "
     "projects and billing milestones; order and invoice status written back",
-    "version": "18.0.1.0.0",
+    "version": "18.0.1.1.0",
     "category": "Connector",
     "author": "QTC",
     "license": "LGPL-3",

@@ -2,7 +2,7 @@
     "name": "QTC Stripe",
     "summary": "Stripe events applied as payments reconciled to invoices: refunds, "
     "disputes, fees, payouts; Stripe payment links for posted invoices",
-    "version": "18.0.1.3.0",
+    "version": "18.0.1.4.0",
     "category": "Accounting/Payment",
     "author": "QTC",
     "license": "LGPL-3",

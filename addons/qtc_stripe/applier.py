@@ -13,7 +13,10 @@ backend with it (:meth:`StripeBatch.run`) and applies their events together:
    simply pending again (at-least-once, exactly as for one job). Jobs another
    transaction touched since this one's snapshot are left out (PostgreSQL
    would refuse to lock them under repeatable read), so two workers coalescing
-   at once never fail each other.
+   at once never fail each other. The queue's rule holds for them too: a job
+   whose resources (its payment, customer, invoice) another running job holds
+   is left to run later, as is one queued after such a job on the same
+   resource; the resources of those taken are locked in this transaction.
 2. **Plan.** Every event is read once; a payment that names its open invoice
    in the metadata, matched exactly or partially, on a backend that does not
    book fees, goes the bulk way; its bindings, Odoo payment transactions and
@@ -45,7 +48,12 @@ from dataclasses import dataclass
 import psycopg2
 
 from odoo import _, fields
-from odoo.addons.qtc_connector_base.exceptions import BusinessError, RetryableError
+from odoo.addons.qtc_connector_base.exceptions import (
+    BusinessError,
+    ConcurrencyConflict,
+    RetryableError,
+)
+from odoo.addons.qtc_connector_base.lib import resources as resources_lib
 
 from . import const
 from .lib import mapper, matching
@@ -60,32 +68,39 @@ MOVE_NUMBER_CONSTRAINT = "account_move_unique_name"
 # an ``xmax`` not older than the snapshot's oldest running transaction: locking
 # it would raise a serialization failure under repeatable read, so it is left
 # to its own worker. ``age(xmax)`` of a row nobody touched is the maximum.
-_CLAIM_SQL = """
-    WITH picked AS (
-        SELECT j.id
-          FROM qtc_job j
-          JOIN qtc_event e ON e.id = j.event_id
-         WHERE j.backend_id = %(backend)s
-           AND j.state = 'pending'
-           AND j.model_name = 'qtc.event'
-           AND j.method_name = '_qtc_process'
-           AND j.id <> %(job)s
-           AND j.event_id <> %(event)s
-           AND (j.eta IS NULL OR j.eta <= %(now)s)
-           AND j.depends_on_id IS NULL
-           AND NOT COALESCE(j.cancel_requested, false)
-           AND e.state = 'received'
-           AND age(j.xmax) > age(xid(pg_snapshot_xmin(pg_current_snapshot())))
-      ORDER BY j.priority, j.id
-         LIMIT %(limit)s
-           FOR UPDATE OF j SKIP LOCKED
-    )
+# ``earlier``: ready pending jobs queued before it that share a resource.
+_CANDIDATES_SQL = """
+    SELECT j.id, j.resources,
+           ARRAY(SELECT o.id FROM qtc_job o
+                  WHERE o.state = 'pending' AND o.resources IS NOT NULL
+                    AND j.resources IS NOT NULL
+                    AND string_to_array(o.resources, E'\\n')
+                        && string_to_array(j.resources, E'\\n')
+                    AND (o.priority, o.id) < (j.priority, j.id)
+                    AND (o.eta IS NULL OR o.eta <= %(now)s))
+      FROM qtc_job j
+      JOIN qtc_event e ON e.id = j.event_id
+     WHERE j.backend_id = %(backend)s
+       AND j.state = 'pending'
+       AND j.model_name = 'qtc.event'
+       AND j.method_name = '_qtc_process'
+       AND j.id <> %(job)s
+       AND j.event_id <> %(event)s
+       AND (j.eta IS NULL OR j.eta <= %(now)s)
+       AND j.depends_on_id IS NULL
+       AND NOT COALESCE(j.cancel_requested, false)
+       AND e.state = 'received'
+       AND age(j.xmax) > age(xid(pg_snapshot_xmin(pg_current_snapshot())))
+  ORDER BY j.priority, j.id
+     LIMIT %(limit)s
+       FOR UPDATE OF j SKIP LOCKED
+"""
+_START_SQL = """
     UPDATE qtc_job j
        SET state = 'started', attempts = j.attempts + 1, started_at = %(now)s,
            done_at = NULL,
            worker = (SELECT w.worker FROM qtc_job w WHERE w.id = %(job)s)
-      FROM picked
-     WHERE j.id = picked.id
+     WHERE j.id = ANY(%(ids)s)
  RETURNING j.id, j.event_id
 """
 
@@ -183,14 +198,41 @@ class StripeBatch:
         }
         try:
             with cr.savepoint(flush=False):
-                cr.execute(_CLAIM_SQL, params, log_exceptions=False)
-                rows = cr.fetchall()
+                cr.execute(_CANDIDATES_SQL, params, log_exceptions=False)
+                candidates = cr.fetchall()
         except (psycopg2.errors.SerializationFailure, psycopg2.errors.LockNotAvailable):
             # A row changed under a concurrent claim despite the filter: this
             # job simply goes on alone.
             _logger.info("backend %s: no batch this time", self.backend.id)
             return []
-        return sorted(rows)
+        taken = self._lock_resources(job_id, candidates)
+        if not taken:
+            return []
+        cr.execute(_START_SQL, {**params, "ids": taken})
+        return sorted(cr.fetchall())
+
+    def _lock_resources(self, job_id, candidates):
+        """The candidates this batch may apply, in queue order: those whose
+        resources are free (now locked in this transaction, released when it
+        ends) and that no left-out job queued before them shares a resource
+        with. The lead's own resources are held by its worker already.
+
+        :param candidates: ``(job id, resources text, earlier job ids)`` rows
+        :returns: the ids taken
+        """
+        cr = self.env.cr
+        cr.execute("SELECT resources FROM qtc_job WHERE id = %s", (job_id,))
+        row = cr.fetchone()
+        lead = set(resources_lib.decode(row[0] if row else None))
+        taken = []
+        for candidate, resources, earlier in candidates:
+            if set(earlier) - set(taken) - {job_id}:
+                continue  # an earlier job on its resource runs first
+            names = set(resources_lib.decode(resources)) - lead
+            if names and not resources_lib.try_lock(cr, names):
+                continue  # another running job holds one of its resources
+            taken.append(candidate)
+        return taken
 
     def _finish(self, claimed, outcomes):
         """Give each claimed job the fate of its event."""
@@ -275,9 +317,10 @@ class StripeBatch:
                 # meanwhile and took the numbers this snapshot computed (Odoo
                 # numbers the first entry of a period while still a draft, so
                 # its own retry on the number does not cover it): one by one
-                # would collide the same way. Retry the whole batch soon (a job
-                # channel of capacity 1 never meets this, see CONFIGURE).
-                raise RetryableError(
+                # would collide the same way. A collision, not a failure: the
+                # runner applies the whole batch again at once in a fresh
+                # transaction, which sees those numbers.
+                raise ConcurrencyConflict(
                     _(
                         "Another transaction numbered entries in journal %s "
                         "meanwhile; the batch is applied again.",

@@ -70,7 +70,7 @@ WAIT_MAX_SECONDS = 1800
 # per-transaction and per-call costs are shared, small enough that a batch
 # commits within seconds and a rolled-back one costs little.
 BATCH_SIZE = 100
-# A batch whose entry numbers another transaction took meanwhile is applied
-# again after about this long (only when two batches open a period of the
-# journal at once; with a channel of capacity 1 it never happens).
+# A batch whose entry numbers another transaction took meanwhile (two batches
+# opening a period of the journal at once) is applied again at once by the job
+# runner, a few times; if it keeps colliding, after about this long.
 NUMBERING_RETRY_SECONDS = 5

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Benchmark of the PSA push path end to end, against one batched ORM create.
 
-    python3 tests/bench/bench_psa.py [--volumes 10000] [--large] [--lanes 2]
+    python3 tests/bench/bench_psa.py [--volumes 10000] [--large] [--capacity N]
                                      [--keep-db]
 
 Creates its own database (``qtc_psa_timesheets`` without demo), N employees and
 100 projects sold on confirmed sale orders (a service invoiced on timesheets),
-the PSA project value map and a push backend with a webhook secret. Then, per
+the PSA project value map and a push backend with a webhook secret and nothing
+else (no job channel: the configuration a backend gets from nothing). Then, per
 volume:
 
 - starts the job worker processes and waits until each has loaded its
@@ -25,10 +26,10 @@ volume:
 
 Finally the time to invoice the delivered time of the 100 projects
 (``sale.order._create_invoices()`` on the 100 orders, rolled back).
-``--large`` adds the 100,000 run; ``--lanes N`` gives the backend N parallel
-apply lanes (one job per lane and request, run by the ``--workers``). Prints
-figures only, asserts nothing; every wait is bounded and the script stops the
-server it started.
+``--large`` adds the 100,000 run; ``--capacity N`` puts the backend on a job
+channel of that capacity (to compare with the default). Prints figures only,
+asserts nothing; every wait is bounded and the script stops the server it
+started.
 """
 
 import argparse
@@ -69,9 +70,8 @@ registry = odoo.modules.registry.Registry(sys.argv[1])
 SETUP_SCRIPT = (
     PRELUDE
     + """
-employees_count, projects_count, capacity, secret, lanes = (
-    int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6],
-    int(sys.argv[7]))
+employees_count, projects_count, capacity, secret = (
+    int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
 with registry.cursor() as cr:
     env = api.Environment(cr, SUPERUSER_ID, {})
     hour = env.ref("uom.product_uom_hour")
@@ -99,16 +99,13 @@ with registry.cursor() as cr:
          "res_id": order.order_line.project_id.id}
         for n, order in enumerate(orders)
     ])
-    channel = env["qtc.job.channel"].create(
+    channel = capacity and env["qtc.job.channel"].create(
         {"name": "PSA apply (bench)", "capacity": capacity})
     backend = env["qtc.backend"].create({
         "name": "PSA bench", "provider": "psa_push", "state": "active",
-        "psa_batch_max": 500, "job_channel_id": channel.id,
+        "psa_batch_max": 500, "job_channel_id": channel.id if channel else False,
     })
     backend._qtc_set_secret("webhook_secret", secret)
-    if lanes > 1:
-        backend.psa_apply_channel_ids = env["qtc.job.channel"].create([
-            {"name": f"PSA lane {n} (bench)", "capacity": 1} for n in range(lanes)])
     print(backend.id, ",".join(str(o.id) for o in orders))
 """
 )
@@ -472,17 +469,9 @@ def main():
     parser.add_argument(
         "--capacity",
         type=int,
-        default=1,
-        help="capacity of the backend's job channel (0: unlimited; parallel "
-        "batches on the same sale lines then retry on serialization failures)",
-    )
-    parser.add_argument(
-        "--lanes",
-        type=int,
-        default=1,
-        help="parallel apply lanes of the backend (channels of capacity 1; "
-        "each project always in the same lane); 1: one job per request on the "
-        "backend's channel",
+        default=0,
+        help="put the backend on a job channel of this capacity (0, the "
+        "default: no channel, as a backend is created)",
     )
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--keep-db", action="store_true")
@@ -499,13 +488,12 @@ def main():
         PROJECTS,
         args.capacity,
         SECRET,
-        args.lanes,
     )
     backend_id, order_ids = int(out[0]), out[1]
     print(
         f"set up: {args.employees} employees, {PROJECTS} projects on confirmed "
-        f"orders, backend {backend_id}, job channel capacity {args.capacity}, "
-        f"apply lanes {args.lanes}, job workers {args.workers}",
+        f"orders, backend {backend_id}, job channel capacity "
+        f"{args.capacity or 'none'}, job workers {args.workers}",
         flush=True,
     )
     results = [

@@ -1766,19 +1766,6 @@ class Suite:
         return counts
 
 
-def configure_psa_channel(rpc, backend_id):
-    """The PSA backend on a job channel of capacity 1, as its readme advises
-    (batches of one company write the same order lines: run them one at a time
-    instead of retrying serialization conflicts)."""
-    current = rpc("qtc.backend", "read", [backend_id], ["job_channel_id"])[0]
-    if current["job_channel_id"]:
-        return
-    channel = rpc(
-        "qtc.job.channel", "create", {"name": "PSA apply (fault suite)", "capacity": 1}
-    )
-    rpc("qtc.backend", "write", [backend_id], {"job_channel_id": channel})
-
-
 # --------------------------------------------------------------------- main
 
 SCENARIOS = (
@@ -1914,7 +1901,6 @@ def main():
             demo = demo_mod.Demo(rpc, standin, timeout=args.settle_timeout, out=print)
             standin.org_id = demo.org_id
             demo.configure()
-            configure_psa_channel(rpc, demo.psa)
             print("playing the demo engagement ...", flush=True)
             reached = demo_mod.play(demo)
             suite = Suite(args, server, standin, rpc, demo)

@@ -8,6 +8,10 @@ The job runner decides what happens to a failed job from the class of the error:
 - ``BusinessError``: the data or the configuration is wrong and retrying will not
   help. The job stops in ``failed`` and an exception is opened for a person, with
   the category, the problems (all of them, not just the first) and a suggested action.
+- ``ConcurrencyConflict`` (a ``RetryableError``): the work met a concurrent
+  transaction. The runner runs the job again at once in a fresh transaction, a
+  few times, before the backoff takes over; PostgreSQL's serialization failures
+  and deadlocks are treated the same way as they are.
 - ``ConfigError``: the suite itself is misconfigured (no encryption key, a backend
   without credentials). Raised to the administrator; never retried silently.
 
@@ -38,6 +42,16 @@ class RetryableError(QtcError):
     def __init__(self, message, delay=None):
         super().__init__(message)
         self.delay = delay
+
+
+class ConcurrencyConflict(RetryableError):
+    """The work collided with a concurrent transaction (it changed or took
+    something this one needed, e.g. the next number of a journal): nothing is
+    wrong with the data, and the same work in a fresh transaction succeeds.
+
+    Raised by a connector that detects such a collision itself; the ``delay``
+    is used only once the immediate retries are spent.
+    """
 
 
 class BusinessError(QtcError):

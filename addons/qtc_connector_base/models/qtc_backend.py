@@ -14,6 +14,7 @@ from odoo.http import request
 from .. import const
 from ..access import GROUP_MANAGER, GROUP_USER, check_action
 from ..exceptions import person_message
+from ..lib import resources as resources_lib
 from ..lib import signature
 from ..lib.destinations import (
     DestinationPolicy,
@@ -612,7 +613,14 @@ class QtcBackend(models.Model):
         ]
 
     def _qtc_store_events(
-        self, events, headers=None, config=None, batch=False, channel=None
+        self,
+        events,
+        headers=None,
+        config=None,
+        batch=False,
+        channel=None,
+        resources=None,
+        spread=False,
     ):
         """Store inbound events and queue one job per new event, in one statement.
 
@@ -628,7 +636,14 @@ class QtcBackend(models.Model):
         :param batch: queue one job for all the new events (applied together by
             ``_qtc_handle_events``) instead of one job per event
         :param channel: id of the ``qtc.job.channel`` of the queued job(s),
-            instead of the backend's (a connector spreading batches over lanes)
+            instead of the backend's
+        :param resources: what each event's job writes, one iterable of
+            resource names per event (see ``qtc.job._qtc_enqueue``); ``None``:
+            ``_qtc_event_resources(events)``. A job declares those of its events
+        :param spread: with ``batch``, one job per job worker at most instead
+            of one, so that the batch runs on several workers at once: events
+            sharing a resource always go to the same job, and the jobs are
+            balanced (see ``lib/resources.assign_lanes``)
         :returns: ``{external_id: event id}`` for the events that were new
         """
         self.ensure_one()
@@ -639,8 +654,27 @@ class QtcBackend(models.Model):
         kept = json.dumps(headers or {})
         count = len(events)
         correlation_ids = [uuid.uuid4().hex for _event in events]
+        crons = list(self.env["qtc.job"]._qtc_worker_cron_ids())
+        # -- resources (concurrency by resource): the job ("lane") of each
+        # event and what each job declares.
+        if resources is None:
+            resources = self._qtc_event_resources(events)
+        resources = [resources_lib.normalize(names) for names in resources]
+        if batch:
+            lanes = resources_lib.assign_lanes(resources, len(crons) if spread else 1)
+        else:
+            lanes = list(range(count))
+        lane_resources = [set() for _lane in range(max(lanes) + 1)]
+        for lane, names in zip(lanes, resources, strict=True):
+            lane_resources[lane].update(names)
+        lane_resources = [resources_lib.encode(names) for names in lane_resources]
+        # -- end resources
+        # Two deliveries of one event at once: the later may be refused with a
+        # serialization failure, which its request (or job) runs again and
+        # then finds a duplicate: the mark keeps it out of the error log.
         self.env.cr.execute(
             """
+            /* qtc: conflicts retried by the caller */
             WITH new_events AS (
                 INSERT INTO qtc_event (
                     backend_id, company_id, provider, external_id, event_type,
@@ -661,7 +695,7 @@ class QtcBackend(models.Model):
                     name, state, model_name, method_name, record_ids, priority,
                     channel_id, attempts, max_attempts, max_backoff, backend_id,
                     event_id, company_id, correlation_id, user_id, create_date,
-                    write_date, create_uid, write_uid
+                    write_date, create_uid, write_uid, resources
                 )
                 SELECT CASE WHEN %(batch)s
                             THEN 'Process ' || count(*) || ' events'
@@ -674,9 +708,13 @@ class QtcBackend(models.Model):
                        CASE WHEN %(batch)s THEN NULL ELSE min(ne.id) END,
                        %(company)s,
                        CASE WHEN %(batch)s THEN NULL ELSE min(ne.correlation_id) END,
-                       1, %(now)s, %(now)s, %(uid)s, %(uid)s
+                       1, %(now)s, %(now)s, %(uid)s, %(uid)s,
+                       (%(lane_resources)s::text[])[l.lane + 1]
                   FROM new_events ne
-                 GROUP BY CASE WHEN %(batch)s THEN 0 ELSE ne.id END
+                  JOIN unnest(%(corr)s::varchar[], %(lanes)s::int[])
+                       AS l(correlation_id, lane)
+                    ON l.correlation_id = ne.correlation_id
+                 GROUP BY l.lane
                 RETURNING id
             ), wake AS (
                 INSERT INTO ir_cron_trigger (
@@ -705,7 +743,9 @@ class QtcBackend(models.Model):
                 "max_attempts": config.max_attempts,
                 "max_backoff": const.DEFAULT_MAX_BACKOFF,
                 "batch": bool(batch),
-                "crons": list(self.env["qtc.job"]._qtc_worker_cron_ids()),
+                "crons": crons,
+                "lanes": lanes,
+                "lane_resources": lane_resources,
             },
         )
         stored = dict(self.env.cr.fetchall())
@@ -927,6 +967,22 @@ class QtcBackend(models.Model):
             if position % 100 == 0 or position == total:
                 jobs._qtc_progress(position, total, _("%s events applied", position))
         return outcomes
+
+    def _qtc_event_resources(self, events):
+        """What the jobs of ``events`` will write, named when they are queued
+        from what each event already says (``sale.order:42``, or a stable key
+        such as ``x.account:<backend id>:<external id>`` when only the sender's
+        ids are known). The queue never runs two jobs sharing a resource at
+        once; jobs on other resources run in parallel. See ``lib/resources.py``.
+
+        Called by ``_qtc_store_events`` (on ``InboundEvent`` tuples, while the
+        sender waits: keep it to parsing, a few queries at most) and when a
+        stored event is queued again (``qtc.event`` records); both have
+        ``event_type`` and ``payload``. Default: nothing declared.
+
+        :returns: one list of resource names per event, in order
+        """
+        return [[] for _event in events]
 
     def _qtc_webhook_answer(self, events, stored):
         """The 2xx answer once events are stored.

@@ -25,6 +25,23 @@ How a job never runs twice:
 - Requeue refuses a started job; cancel of a started job only sets a flag the
   runner checks before it commits, rolling the work back.
 
+How two jobs never write the same records at once:
+
+- A job declares the resources it writes when it is queued (``resources``:
+  ``sale.order:42``, see ``lib/resources.py``). At claim, the worker takes one
+  advisory lock per resource on the job's lock connection, next to the job's
+  own lock, before the claim commits; a job whose resources another running
+  job holds is skipped and the next ready one is tried, so jobs on other
+  resources keep every worker busy. PostgreSQL drops the locks with a dead
+  worker's connection, exactly like the job's own lock.
+- Within a resource, jobs start in queue order (priority, then id): a job is
+  not a candidate while an earlier ready pending job shares a resource with it.
+- Undeclared collisions still happen (two jobs updating one row): PostgreSQL
+  refuses one transaction with a serialization failure or a deadlock. That is
+  no outage: the runner runs the work again at once in a fresh transaction, a
+  few times with a short random pause, logging it as such (``conflicts.py``);
+  only then does the usual backoff take over.
+
 Each job runs in its own transaction: the runner's ``commit()`` calls below are
 that boundary, written once, here.
 """
@@ -32,6 +49,7 @@ that boundary, written once, here.
 import json
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -45,7 +63,9 @@ from odoo import SUPERUSER_ID, _, api, fields, models, tools
 from odoo.exceptions import AccessError, UserError, ValidationError
 
 from .. import const
+from ..conflicts import conflicts_handled, describe, is_conflict
 from ..lib import backoff
+from ..lib import resources as resources_lib
 from ..lib.errors import BusinessError, ConfigError, RetryableError
 from .cron_notifier import notify_cron_workers
 from .qtc_job_progress import RESET_SQL, UPSERT_SQL
@@ -67,8 +87,12 @@ BUSINESS_ERRORS = (BusinessError, ConfigError, UserError, ValidationError, Acces
 # "QTC: job worker 1" to add workers (each cron runs in one thread at a time).
 WORKER_CODE = "model._qtc_run_worker("
 
+# The next candidate: ready, its channel not full, not one already passed over
+# by this claim (``skip``: its resources are held; ``full``: channels found
+# full), and no earlier ready pending job shares a resource with it (queue
+# order within a resource).
 _CLAIM_SQL = """
-    SELECT j.id, j.channel_id, COALESCE(c.capacity, 0)
+    SELECT j.id, j.channel_id, COALESCE(c.capacity, 0), j.resources
       FROM qtc_job j
  LEFT JOIN qtc_job_channel c ON c.id = j.channel_id
      WHERE j.state = 'pending'
@@ -79,6 +103,19 @@ _CLAIM_SQL = """
        AND (COALESCE(c.capacity, 0) = 0 OR c.capacity > (
                 SELECT count(*) FROM qtc_job s
                  WHERE s.channel_id = j.channel_id AND s.state = 'started'))
+       AND j.id <> ALL(%(skip)s::int[])
+       AND (j.channel_id IS NULL OR j.channel_id <> ALL(%(full)s::int[]))
+       AND (j.resources IS NULL OR NOT EXISTS (
+                SELECT 1 FROM qtc_job o
+                 WHERE o.state = 'pending' AND o.resources IS NOT NULL
+                   AND string_to_array(o.resources, E'\\n')
+                       && string_to_array(j.resources, E'\\n')
+                   AND (o.priority, o.id) < (j.priority, j.id)
+                   AND (o.eta IS NULL OR o.eta <= %(now)s)
+                   AND (o.depends_on_id IS NULL OR EXISTS (
+                            SELECT 1 FROM qtc_job od
+                             WHERE od.id = o.depends_on_id
+                               AND od.state = 'done'))))
   ORDER BY j.priority, j.id
      LIMIT 1
        FOR UPDATE OF j SKIP LOCKED
@@ -175,6 +212,17 @@ class QtcJob(models.Model):
         "res.users", readonly=True, default=lambda self: self.env.uid
     )
     correlation_id = fields.Char(readonly=True, index=True)
+    resources = fields.Text(
+        readonly=True,
+        help="What the job writes, one per line (e.g. sale.order:42), declared "
+        "when it was queued: jobs sharing one never run at the same time.",
+    )
+    conflict_retries = fields.Integer(
+        string="Conflict retries",
+        readonly=True,
+        help="Times its work collided with a concurrent transaction "
+        "(serialization failure, deadlock) and was run again at once.",
+    )
     worker = fields.Char(readonly=True)
     started_at = fields.Datetime(readonly=True)
     heartbeat_at = fields.Datetime(compute="_compute_progress")
@@ -218,6 +266,14 @@ class QtcJob(models.Model):
             "CREATE INDEX IF NOT EXISTS qtc_job_started_idx ON qtc_job (channel_id) "
             "WHERE state = 'started'"
         )
+        # The claim's queue-order check: pending jobs sharing a resource.
+        cr.execute(
+            """
+            CREATE INDEX IF NOT EXISTS qtc_job_pending_resources_idx
+                ON qtc_job USING gin (string_to_array(resources, E'\\n'))
+             WHERE state = 'pending' AND resources IS NOT NULL
+            """
+        )
 
     @api.depends("progress_ids.heartbeat_at", "progress_ids.done", "progress_ids.total")
     def _compute_progress(self):
@@ -249,6 +305,7 @@ class QtcJob(models.Model):
         event=None,
         max_attempts=None,
         max_backoff=None,
+        resources=None,
     ):
         """Queue ``records.method_name(*args, **kwargs)`` to run in a worker.
 
@@ -260,27 +317,36 @@ class QtcJob(models.Model):
             is queued and that one is returned
         :param depends_on: a ``qtc.job`` that must be done first
         :param channel: a ``qtc.job.channel`` record (capacity limit)
+        :param resources: names of what the job writes (``sale.order:42``, see
+            ``lib/resources.py``): it never runs at the same time as another
+            job sharing one. ``None``: what the event's backend declares for
+            the event (``_qtc_event_resources``), else nothing
         :returns: the ``qtc.job`` record (new or the existing pending one)
         """
         if not hasattr(records, method_name):
             raise ValueError(f"{records._name} has no method {method_name}")
         self.env.flush_all()  # the raw INSERT below must see pending ORM writes
         backend = backend or (event.backend_id if event else None)
+        # -- resources (concurrency by resource)
+        if resources is None and event and backend:
+            resources = backend._qtc_event_resources(event)[0]
+        # -- end resources
         now = fields.Datetime.now()
         self.env.cr.execute(
             """
+            /* qtc: conflicts retried by the caller */
             INSERT INTO qtc_job (
                 name, state, model_name, method_name, record_ids, args, kwargs,
                 priority, eta, channel_id, identity_key, depends_on_id, backend_id,
                 event_id, company_id, user_id, correlation_id, attempts,
                 max_attempts, max_backoff, create_date, write_date, create_uid,
-                write_uid
+                write_uid, resources
             ) VALUES (
                 %(name)s, 'pending', %(model)s, %(method)s, %(ids)s, %(args)s,
                 %(kwargs)s, %(priority)s, %(eta)s, %(channel)s, %(identity)s,
                 %(depends)s, %(backend)s, %(event)s, %(company)s, %(uid)s,
                 %(correlation)s, 0, %(max_attempts)s, %(max_backoff)s, %(now)s,
-                %(now)s, %(uid)s, %(uid)s
+                %(now)s, %(uid)s, %(uid)s, %(resources)s
             )
             ON CONFLICT (identity_key)
                WHERE identity_key IS NOT NULL AND state = 'pending'
@@ -313,6 +379,7 @@ class QtcJob(models.Model):
                 or const.DEFAULT_MAX_ATTEMPTS,
                 "max_backoff": max_backoff or const.DEFAULT_MAX_BACKOFF,
                 "now": now,
+                "resources": resources_lib.encode(resources),
             },
         )
         row = self.env.cr.fetchone()
@@ -552,34 +619,37 @@ class QtcJob(models.Model):
         """Select one ready job with ``FOR UPDATE SKIP LOCKED`` and mark it started
         on ``cr`` (the caller commits).
 
+        With ``lock_cr`` (a worker's lock connection), the job's advisory lock
+        and one per declared resource are taken there before the claim commits;
+        a candidate whose resources another running job holds is passed over
+        for the next one, as is one whose channel turns out full.
+
         :returns: the claimed job's columns needed to run it (a dict), or None
         """
         self.env.flush_all()
         now = fields.Datetime.now()
-        cr.execute(_CLAIM_SQL, {"now": now})
-        row = cr.fetchone()
-        if not row:
-            return None
-        job_id, channel_id, capacity = row
-        if capacity:
-            # Serialise claims within a capacity-limited channel, then recount:
-            # the count in the claim query may predate a concurrent claim.
+        passed_over, full_channels = [], []
+        while True:
             cr.execute(
-                "SELECT pg_advisory_xact_lock(%s, %s)",
-                (const.CHANNEL_LOCK_NAMESPACE, channel_id),
+                _CLAIM_SQL, {"now": now, "skip": passed_over, "full": full_channels}
             )
-            cr.execute(
-                "SELECT count(*) FROM qtc_job "
-                "WHERE channel_id = %s AND state = 'started'",
-                (channel_id,),
-            )
-            if cr.fetchone()[0] >= capacity:
+            row = cr.fetchone()
+            if not row:
                 return None
-        if lock_cr is not None:
+            job_id, channel_id, capacity, resources = row
+            if capacity and not self._qtc_channel_has_room(cr, channel_id, capacity):
+                full_channels.append(channel_id)
+                continue
+            if lock_cr is None:
+                break
+            if resources and not resources_lib.try_lock(lock_cr, resources):
+                passed_over.append(job_id)
+                continue
             lock_cr.execute(
                 "SELECT pg_advisory_xact_lock(%s, %s)",
                 (const.JOB_LOCK_NAMESPACE, job_id),
             )
+            break
         cr.execute(
             """
             UPDATE qtc_job j
@@ -602,25 +672,95 @@ class QtcJob(models.Model):
         return claimed
 
     @api.model
+    def _qtc_channel_has_room(self, cr, channel_id, capacity):
+        """Serialise claims within a capacity-limited channel, then recount:
+        the count in the claim query may predate a concurrent claim."""
+        cr.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)",
+            (const.CHANNEL_LOCK_NAMESPACE, channel_id),
+        )
+        cr.execute(
+            "SELECT count(*) FROM qtc_job WHERE channel_id = %s AND state = 'started'",
+            (channel_id,),
+        )
+        return cr.fetchone()[0] < capacity
+
+    @api.model
     def _qtc_perform(self, cr, job):
         """Run the claimed ``job`` (a dict from ``_qtc_claim``) in a new
         transaction on ``cr`` and record the outcome. Never raises: failures
-        become job states."""
-        try:
-            env = api.Environment(cr, SUPERUSER_ID, {})
-            result = env["qtc.job"]._qtc_execute(job)
-            if not env["qtc.job"].browse(job["id"])._qtc_mark_done(result):
-                cr.rollback()  # a cancel was requested meanwhile
-                self._qtc_record_cancelled(job["id"])
+        become job states.
+
+        Work that collides with a concurrent transaction (serialization
+        failure, deadlock, ``ConcurrencyConflict``) is run again at once in a
+        fresh transaction, ``const.CONFLICT_RETRIES`` times after a short
+        random pause, and counted on the job; only then does it fail as usual
+        (transient: backoff). The job keeps its locks meanwhile.
+        """
+        conflicts = 0
+        while True:
+            try:
+                with conflicts_handled():
+                    env = api.Environment(cr, SUPERUSER_ID, {})
+                    result = env["qtc.job"]._qtc_execute(job)
+                    done = env["qtc.job"].browse(job["id"])._qtc_mark_done(result)
+                    if not done:
+                        cr.rollback()  # a cancel was requested meanwhile
+                        self._qtc_record_cancelled(job["id"])
+                        return
+                    cr.commit()  # per-job transaction boundary: work + done state
                 return
-            cr.commit()  # per-job transaction boundary: the work and its done state
-        except Exception as exc:
-            trace = traceback.format_exc()
+            except Exception as exc:
+                trace = traceback.format_exc()
+                try:
+                    cr.rollback()
+                except psycopg2.Error:
+                    pass  # the connection itself died (killed backend): nothing to undo
+                if not is_conflict(exc):
+                    self._qtc_record_failure(job["id"], exc, trace)
+                    return
+                conflicts += 1
+                if conflicts > const.CONFLICT_RETRIES or not self._qtc_count_conflict(
+                    cr, job["id"]
+                ):
+                    _logger.warning(
+                        "job %s: collided with a concurrent transaction again "
+                        "(%s); retried later as a transient failure",
+                        job["id"],
+                        describe(exc),
+                    )
+                    self._qtc_record_failure(job["id"], exc, trace)
+                    return
+                _logger.info(
+                    "job %s: collided with a concurrent transaction (%s); "
+                    "run again at once (%s of %s)",
+                    job["id"],
+                    describe(exc),
+                    conflicts,
+                    const.CONFLICT_RETRIES,
+                )
+                low, high = const.CONFLICT_RETRY_PAUSE
+                time.sleep(random.uniform(low, high) * conflicts)  # noqa: S311
+
+    @api.model
+    def _qtc_count_conflict(self, cr, job_id):
+        """Count one conflict on the job, committed at once on ``cr`` (between
+        two runs of its work, so no transaction of the job conflicts with it).
+        Returns False when the database cannot be reached."""
+        try:
+            cr.execute(
+                "UPDATE qtc_job SET conflict_retries = "
+                "COALESCE(conflict_retries, 0) + 1 WHERE id = %s",
+                (job_id,),
+            )
+            cr.commit()  # per-job transaction boundary: the conflict count
+            return True
+        except psycopg2.Error:
             try:
                 cr.rollback()
             except psycopg2.Error:
-                pass  # the connection itself died (killed backend): nothing to undo
-            self._qtc_record_failure(job["id"], exc, trace)
+                pass
+            return False
 
     @api.model
     def _qtc_execute(self, job, inline=False):
@@ -854,6 +994,41 @@ class QtcJob(models.Model):
         if recovered:
             _logger.warning("recovered jobs from dead workers: %s", recovered)
         return recovered
+
+    @api.model
+    def _qtc_declare_pending_resources(self, backends):
+        """Upgrade step: pending event jobs of ``backends`` queued before jobs
+        declared resources get those their backend declares for their events
+        (``qtc.backend._qtc_event_resources``). Each connector's migration
+        calls it once its own hook is loaded.
+
+        :returns: the number of jobs given resources
+        """
+        self.env.flush_all()
+        cr = self.env.cr
+        cr.execute(
+            """
+            SELECT id, backend_id, record_ids FROM qtc_job
+             WHERE state = 'pending' AND resources IS NULL
+               AND model_name = 'qtc.event' AND backend_id = ANY(%s)
+            """,
+            (backends.ids,),
+        )
+        count = 0
+        for job_id, backend_id, record_ids in cr.fetchall():
+            events = self.env["qtc.event"].browse(record_ids or []).exists()
+            backend = self.env["qtc.backend"].browse(backend_id)
+            names = set()
+            for declared in backend._qtc_event_resources(events) if events else ():
+                names.update(declared)
+            encoded = resources_lib.encode(names)
+            if encoded:
+                cr.execute(
+                    "UPDATE qtc_job SET resources = %s WHERE id = %s",
+                    (encoded, job_id),
+                )
+                count += 1
+        return count
 
     @api.model
     def _qtc_prune(self, days=30, batch_size=const.PRUNE_BATCH_SIZE):

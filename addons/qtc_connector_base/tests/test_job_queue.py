@@ -1,11 +1,16 @@
+import json
+import logging
 from datetime import timedelta
+
+import psycopg2.errors
 
 from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from .. import const
-from ..lib.errors import BusinessError, RetryableError
+from ..conflicts import RETRIED_MARK, conflicts_handled, is_conflict
+from ..lib.errors import BusinessError, ConcurrencyConflict, RetryableError
 from ..models import qtc_job as qtc_job_module
 from ..models.qtc_backend import InboundEvent
 from .common import QtcCase
@@ -240,6 +245,144 @@ class TestJobQueue(QtcCase):
         job.invalidate_recordset()
         self.assertEqual(job.state, "pending")
         self.assertGreaterEqual(job.eta, before + timedelta(seconds=4))
+
+    # ------------------------------------------------------------- resources
+
+    @staticmethod
+    def events_resources(backend, events):
+        """A provider's declaration: each event writes the order its payload
+        names ("order" key), if any."""
+        return [
+            [f"sale.order:{n}"] if (n := json.loads(e.payload).get("order")) else []
+            for e in events
+        ]
+
+    def test_enqueue_stores_the_resources_a_job_declares(self):
+        job = self._enqueue(resources=["sale.order:2", " sale.order:1", "sale.order:2"])
+        self.assertEqual(job.resources, "sale.order:1\nsale.order:2")
+        self.assertFalse(self._enqueue().resources, "nothing declared")
+
+    def test_stored_events_jobs_declare_what_the_backend_names(self):
+        events = [
+            InboundEvent(f"evt_res_{n}", "x", json.dumps({"order": order}))
+            for n, order in enumerate((7, 8, None))
+        ]
+        with self.patch_model_method(
+            self.backend, "_qtc_event_resources", self.events_resources
+        ):
+            stored = self.backend._qtc_store_events(events)
+        jobs = self.env["qtc.event"].browse(list(stored.values())).job_ids
+        self.assertEqual(
+            sorted(jobs.mapped(lambda job: job.resources or "")),
+            ["", "sale.order:7", "sale.order:8"],
+        )
+
+    def test_a_batch_is_split_over_the_workers_by_resource(self):
+        """Two worker crons: a batch naming two orders becomes two jobs, each
+        with every event of its order; a batch of one order stays one job."""
+        events = [
+            InboundEvent(f"evt_lane_{n}", "x", json.dumps({"order": 1 + n % 2}))
+            for n in range(6)
+        ]
+        with self.patch_model_method(
+            self.backend, "_qtc_event_resources", self.events_resources
+        ):
+            stored = self.backend._qtc_store_events(events, batch=True, spread=True)
+            jobs = self.Job.search([("method_name", "=", "_qtc_process_batch")])
+            self.assertEqual(len(jobs), 2)
+            for job in jobs:
+                orders = {
+                    json.loads(e.payload)["order"]
+                    for e in self.env["qtc.event"].browse(job.record_ids)
+                }
+                self.assertEqual(len(orders), 1)
+                self.assertEqual(job.resources, f"sale.order:{orders.pop()}")
+                self.assertEqual(len(job.record_ids), 3)
+            self.assertEqual(
+                sorted(i for job in jobs for i in job.record_ids),
+                sorted(stored.values()),
+            )
+            self.backend._qtc_store_events(
+                [InboundEvent("evt_lane_x", "x", '{"order": 1}')],
+                batch=True,
+                spread=True,
+            )
+            self.assertEqual(
+                len(self.Job.search([("method_name", "=", "_qtc_process_batch")])), 3
+            )
+            unspread = self.backend._qtc_store_events(
+                [
+                    InboundEvent(f"evt_one_{n}", "x", f'{{"order": {n}}}')
+                    for n in (1, 2)
+                ],
+                batch=True,
+            )
+        batches = self.Job.search([("method_name", "=", "_qtc_process_batch")])
+        job = batches.filtered(lambda j: set(j.record_ids) & set(unspread.values()))
+        self.assertEqual(len(job), 1, "without spread: one job")
+        self.assertEqual(job.resources, "sale.order:1\nsale.order:2")
+
+    def test_a_replayed_event_declares_its_resources_again(self):
+        stored = self.backend._qtc_store_events(
+            [InboundEvent("evt_replay_res", "x", '{"order": 9}')]
+        )
+        event = self.env["qtc.event"].browse(stored["evt_replay_res"])
+        with self.patch_model_method(
+            self.backend, "_qtc_event_resources", self.events_resources
+        ):
+            event.action_replay()
+        replay = event.job_ids.filtered(lambda job: job.name.startswith("Replay"))
+        self.assertEqual(replay.resources, "sale.order:9")
+
+    def test_pending_jobs_of_an_upgrade_get_their_resources(self):
+        stored = self.backend._qtc_store_events(
+            [InboundEvent("evt_old", "x", '{"order": 4}')]
+        )
+        job = self.env["qtc.event"].browse(stored["evt_old"]).job_ids
+        self.assertFalse(job.resources, "queued before the backend declared any")
+        with self.patch_model_method(
+            self.backend, "_qtc_event_resources", self.events_resources
+        ):
+            self.assertEqual(self.Job._qtc_declare_pending_resources(self.backend), 1)
+        job.invalidate_recordset()
+        self.assertEqual(job.resources, "sale.order:4")
+
+    # ------------------------------------------------------------- conflicts
+
+    def test_conflicts_are_told_from_other_errors(self):
+        self.assertTrue(is_conflict(psycopg2.errors.SerializationFailure()))
+        self.assertTrue(is_conflict(psycopg2.errors.DeadlockDetected()))
+        self.assertTrue(is_conflict(ConcurrencyConflict("numbers taken")))
+        try:
+            try:
+                raise psycopg2.errors.SerializationFailure()
+            except psycopg2.Error as error:
+                raise UserError("wrapped") from error
+        except UserError as wrapped:
+            self.assertTrue(is_conflict(wrapped), "raised from a conflict")
+        self.assertFalse(is_conflict(psycopg2.errors.UniqueViolation()))
+        self.assertFalse(is_conflict(psycopg2.OperationalError("server closed")))
+        self.assertFalse(is_conflict(BusinessError("bad data")))
+
+    def test_odoo_logs_no_error_for_a_conflict_a_job_retries(self):
+        sql_logger = logging.getLogger("odoo.sql_db")
+        conflict = psycopg2.errors.SerializationFailure()
+        other = psycopg2.errors.UniqueViolation()
+        with self.assertLogs("odoo.sql_db", logging.ERROR) as logs:
+            with conflicts_handled():
+                sql_logger.error("bad query: %s\nERROR: %s", b"UPDATE a", conflict)
+                sql_logger.error("bad query: %s\nERROR: %s", b"INSERT b", other)
+            sql_logger.error("bad query: %s\nERROR: %s", b"UPDATE c", conflict)
+            # Outside a job: a statement marked as retried by its caller.
+            marked = f"{RETRIED_MARK} INSERT d".encode()
+            sql_logger.error("bad query: %s\nERROR: %s", marked, conflict)
+        self.assertEqual(
+            [line.split("\n")[0] for line in logs.output],
+            [
+                "ERROR:odoo.sql_db:bad query: b'INSERT b'",
+                "ERROR:odoo.sql_db:bad query: b'UPDATE c'",
+            ],
+        )
 
     def test_exception_opened_while_the_job_goes_on(self):
         def target(records):

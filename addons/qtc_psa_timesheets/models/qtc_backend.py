@@ -1,6 +1,5 @@
 import json
 import logging
-import zlib
 from datetime import UTC, datetime
 from urllib.parse import urlencode, urlsplit
 
@@ -8,6 +7,7 @@ from odoo import _, api, fields, models
 from odoo.addons.qtc_connector_base.access import GROUP_MANAGER, check_action
 from odoo.addons.qtc_connector_base.exceptions import BusinessError
 from odoo.addons.qtc_connector_base.lib import signature
+from odoo.addons.qtc_connector_base.lib.resources import record_name
 from odoo.addons.qtc_connector_base.models.qtc_backend import InboundEvent
 from odoo.exceptions import ValidationError
 from odoo.tools import split_every
@@ -21,15 +21,6 @@ from ..lib import work_item as wi
 _logger = logging.getLogger(__name__)
 
 MANAGER_GROUP = GROUP_MANAGER
-
-
-def _lane_of(project_ref, lanes):
-    """The apply lane of a PSA project: stable across batches and processes
-    (``hash()`` of a str is salted per process), so two jobs of one project
-    always share a lane and never run at once."""
-    if lanes == 1:
-        return 0
-    return zlib.crc32((project_ref or "").encode()) % lanes
 
 
 class QtcBackend(models.Model):
@@ -59,17 +50,6 @@ class QtcBackend(models.Model):
         help="When the PSA rate of a time entry differs from the sale order line "
         "price: bill the order's price and flag the difference, or stop the item "
         "with a 'rate' exception.",
-    )
-    psa_apply_channel_ids = fields.Many2many(
-        "qtc.job.channel",
-        "qtc_backend_psa_apply_channel_rel",
-        "backend_id",
-        "channel_id",
-        string="Parallel apply lanes",
-        help="Job channels (capacity 1 each) over which work items are applied "
-        "in parallel: each project always goes to the same lane, so parallel "
-        "jobs never update the same sale order lines. Empty: one job per "
-        "batch on the backend's channel.",
     )
     psa_expense_product_id = fields.Many2one(
         "product.product",
@@ -151,9 +131,12 @@ class QtcBackend(models.Model):
         Shared by the push API and the Harvest pull, so both take one path.
         Each accepted item becomes one ``qtc.event`` whose external id is the
         item's idempotency key: a delivery received before is a duplicate.
-        The new events of one call get ONE job (``batch=True``), which applies
-        them together through ``_qtc_handle_events``; with parallel apply
-        lanes, one job per lane that has items (one statement each).
+        The new events of one call are applied together through
+        ``_qtc_handle_events`` by batch jobs (``batch=True``), each declaring
+        the projects and sale orders its items write
+        (``_psa_project_resources``): one job, or one per job worker when
+        the items belong to engagements that can be applied apart
+        (``spread=True``).
 
         :param results: ``ItemResult`` list from ``work_item.validate_batch``
         :param headers: request headers worth keeping
@@ -162,25 +145,24 @@ class QtcBackend(models.Model):
             in order, with ``status`` accepted, duplicate or rejected
         """
         self.ensure_one()
-        lanes = self.psa_apply_channel_ids.sorted("id").ids or [None]
-        events_by_lane = {}
-        for result in results:
-            if not result.accepted:
-                continue
-            lane = lanes[_lane_of(result.item.project_ref, len(lanes))]
-            events_by_lane.setdefault(lane, []).append(
-                InboundEvent(
-                    wi.idempotency_key(result.item),
-                    f"{const.EVENT_TYPE_PREFIX}{result.item.kind}",
-                    json.dumps(result.item.as_dict(), separators=(",", ":")),
-                )
-            )
+        accepted = [result.item for result in results if result.accepted]
         stored = {}
-        for lane, events in events_by_lane.items():
-            stored.update(
-                self._qtc_store_events(
-                    events, headers, config, batch=True, channel=lane
+        if accepted:
+            events = [
+                InboundEvent(
+                    wi.idempotency_key(item),
+                    f"{const.EVENT_TYPE_PREFIX}{item.kind}",
+                    json.dumps(item.as_dict(), separators=(",", ":")),
                 )
+                for item in accepted
+            ]
+            stored = self._qtc_store_events(
+                events,
+                headers,
+                config,
+                batch=True,
+                resources=self._psa_item_resources(accepted),
+                spread=True,
             )
         answers = []
         for result in results:
@@ -196,6 +178,71 @@ class QtcBackend(models.Model):
             )
         return answers
 
+    def _psa_item_resources(self, items):
+        """What applying each work item writes, for the queue: its project and
+        the sale orders billed from it (``_psa_project_resources``), plus the
+        order of a milestone's sale order line. A few queries per call,
+        whatever the number of items.
+
+        :param items: validated ``WorkItem`` list
+        :returns: one list of resource names per item
+        """
+        self.ensure_one()
+        projects = self._psa_project_resources({item.project_ref for item in items})
+        milestone_refs = {item.milestone_ref for item in items if item.milestone_ref}
+        milestones = {}
+        if milestone_refs:
+            resolved = self.env["qtc.psa.item"]._psa_resolve_many(
+                self,
+                const.BINDING_MILESTONE,
+                const.MAP_MILESTONE,
+                milestone_refs,
+                "sale.order.line",
+            )
+            for ref, line in resolved.items():
+                if isinstance(line, models.BaseModel) and line._name == (
+                    "sale.order.line"
+                ):
+                    milestones[ref] = [record_name("sale.order", line.order_id.id)]
+        return [
+            projects[item.project_ref] + milestones.get(item.milestone_ref, [])
+            for item in items
+        ]
+
+    def _psa_project_resources(self, project_refs):
+        """The resources of the items of each PSA project: the Odoo project it
+        maps to and every sale order its items are billed on (the project's,
+        which also takes its expenses, and its employee mappings'). Two
+        projects sold on one order share that order. An unmapped project is
+        named by its reference (its items fail until it is mapped).
+
+        :returns: ``{project_ref: [resource name, ...]}``
+        """
+        self.ensure_one()
+        resolved = self.env["qtc.psa.item"]._psa_resolve_many(
+            self,
+            const.BINDING_PROJECT,
+            const.MAP_PROJECT,
+            project_refs,
+            "project.project",
+        )
+        found = {}
+        for ref in project_refs:
+            project = resolved.get(ref)
+            if not isinstance(project, models.BaseModel) or project._name != (
+                "project.project"
+            ):
+                found[ref] = [f"psa.project:{self.id}:{ref}"]
+                continue
+            orders = (
+                project.sale_line_id.order_id
+                | project.sale_line_employee_ids.sale_line_id.order_id
+            )
+            found[ref] = [record_name("project.project", project.id)] + [
+                record_name("sale.order", order_id) for order_id in orders.ids
+            ]
+        return found
+
     # ---------------------------------------------------------------- harvest
 
     def _harvest_enqueue_sync(self):
@@ -206,6 +253,8 @@ class QtcBackend(models.Model):
             name=_("Harvest sync of %s", self.name),
             backend=self,
             identity_key=f"harvest:sync:{self.id}",
+            # One sync of a backend at a time: each moves its watermark.
+            resources=[f"harvest.sync:{self.id}"],
         )
 
     @api.model
@@ -516,6 +565,21 @@ class QtcBackend(models.Model):
                 category="data",
                 problems=[str(exc)],
             ) from None
+
+    def _qtc_event_resources(self, events):
+        """The projects and sale orders stored work items write (see
+        ``_psa_item_resources``); an unreadable payload names nothing."""
+        if self.provider not in const.PSA_PROVIDERS:
+            return super()._qtc_event_resources(events)
+        self.ensure_one()
+        items = []
+        for event in events:
+            try:
+                items.append(wi.validate_work_item(json.loads(event.payload or "")))
+            except ValueError:  # WorkItemError too: the job reports it
+                items.append(None)
+        declared = iter(self._psa_item_resources([i for i in items if i]))
+        return [next(declared) if item else [] for item in items]
 
     def _qtc_handle_event(self, event):
         if self.provider not in const.PSA_PROVIDERS:

@@ -94,14 +94,27 @@ class TestPsaBatch(PsaCase):
         self.assertEqual({a["status"] for a in answers}, {"accepted"})
         self.run_jobs()
 
-        job = self.jobs() - jobs_before
-        self.assertEqual(len(job), 1)
-        self.assertEqual(job.state, "done")
-        self.assertEqual(job.result, "5 applied, 0 ignored, 5 need attention")
-        self.assertFalse(job.event_id)  # the batch job belongs to no single event
+        jobs = self.jobs() - jobs_before
+        # One job for the engagement; the item of the unmapped project names
+        # no engagement of the others, so it is a job of its own.
+        self.assertEqual(len(jobs), 2)
+        unmapped = jobs.filtered(
+            lambda j: j.resources == f"psa.project:{self.backend.id}:NOPE"
+        )
+        job = jobs - unmapped
+        self.assertEqual(
+            self.events().filtered(lambda e: e.id in unmapped.record_ids).external_id,
+            "TE-3:1",
+        )
+        self.assertEqual(set(jobs.mapped("state")), {"done"})
+        self.assertEqual(job.result, "5 applied, 0 ignored, 4 need attention")
+        self.assertEqual(unmapped.result, "0 applied, 0 ignored, 1 need attention")
+        self.assertFalse(jobs.event_id)  # a batch job belongs to no single event
         states = {
             event.external_id: event.state
-            for event in self.events().filtered(lambda e: e.id in job.record_ids)
+            for event in self.events().filtered(
+                lambda e: e.id in job.record_ids + unmapped.record_ids
+            )
         }
         self.assertEqual(
             states,
@@ -215,11 +228,11 @@ class TestPsaBatch(PsaCase):
 
     # ---------------------------------------------------------------- volume
 
-    def test_parallel_lanes_keep_each_project_in_one_lane(self):
-        lanes = self.env["qtc.job.channel"].create(
-            [{"name": f"PSA lane {n} (test)", "capacity": 1} for n in range(2)]
-        )
-        self.backend.psa_apply_channel_ids = lanes
+    def test_a_request_of_two_engagements_is_two_jobs_that_can_run_at_once(self):
+        """Two job workers, two engagements (orders) in one request: one job
+        per engagement, each declaring its project and order, so the queue
+        runs them on both workers at once and never beside another job of the
+        same order. A later request of one engagement declares it again."""
         other_order = self.order.copy()
         other_order.action_confirm()
         other_line = other_order.order_line.filtered(
@@ -230,7 +243,7 @@ class TestPsaBatch(PsaCase):
                 "map_id": self.env.ref(
                     "qtc_psa_timesheets.qtc_value_map_psa_project"
                 ).id,
-                "external_value": "PRJ-7",  # crc32 puts it in the other lane
+                "external_value": "PRJ-7",
                 "res_id": other_line.project_id.id,
             }
         )
@@ -242,37 +255,82 @@ class TestPsaBatch(PsaCase):
             self.time_item(external_id="TE-4", hours="4", **other),
         )
         self.assertEqual({a["status"] for a in answers}, {"accepted"})
-        # A later batch of one project goes to that project's lane again.
         self.store(self.time_item(external_id="TE-5", hours="5", **other))
         jobs = self.jobs()
         self.assertEqual(len(jobs), 3)
-        keys_by_lane = {}
+        ours = f"project.project:{self.project.id}\nsale.order:{self.order.id}"
+        theirs = (
+            f"project.project:{other_line.project_id.id}\nsale.order:{other_order.id}"
+        )
+        keys_by_resources = {}
         for job in jobs:
             events = self.env["qtc.event"].browse(job.record_ids)
-            keys_by_lane.setdefault(job.channel_id, set()).update(
+            keys_by_resources.setdefault(job.resources, set()).update(
                 events.mapped("external_id")
             )
         self.assertEqual(
-            keys_by_lane,
-            {lanes[0]: {"TE-1:1", "TE-3:1"}, lanes[1]: {"TE-2:1", "TE-4:1", "TE-5:1"}},
+            keys_by_resources,
+            {ours: {"TE-1:1", "TE-3:1"}, theirs: {"TE-2:1", "TE-4:1", "TE-5:1"}},
         )
+        self.assertFalse(jobs.channel_id, "no channel, no lane: nothing to set up")
         self.run_jobs()
         self.assertEqual(set(jobs.mapped("state")), {"done"})
         self.assertEqual(self.time_line.qty_delivered, 4.0)
         self.assertEqual(other_line.qty_delivered, 11.0)
         self.assertEqual(self.timesheet("TE-4").project_id, other_line.project_id)
 
-    def test_without_lanes_a_batch_is_one_job_on_the_backend_channel(self):
+    def test_one_engagement_is_one_job_on_the_backend_channel(self):
         channel = self.env["qtc.job.channel"].create(
-            {"name": "PSA (test)", "capacity": 1}
+            {"name": "PSA (test)", "capacity": 0}
         )
         self.backend.job_channel_id = channel
         self.store(
             self.time_item(external_id="TE-1"),
-            self.time_item(external_id="TE-2", project_ref="PRJ-7"),
+            self.time_item(external_id="TE-2", task_ref=None),
         )
         self.assertEqual(len(self.jobs()), 1)
         self.assertEqual(self.jobs().channel_id, channel)
+
+    def test_an_unmapped_project_is_declared_by_its_reference(self):
+        self.store(
+            self.time_item(external_id="TE-1", project_ref="PRJ-UNKNOWN"),
+        )
+        self.assertEqual(
+            self.jobs().resources, f"psa.project:{self.backend.id}:PRJ-UNKNOWN"
+        )
+
+    def test_a_milestone_declares_the_order_of_its_line(self):
+        other_order = self.order.copy()
+        other_order.action_confirm()
+        other_line = other_order.order_line.filtered(
+            lambda line: line.product_id == self.product_milestone
+        )
+        self.env["qtc.value.map.line"].create(
+            {
+                "map_id": self.env.ref(
+                    "qtc_psa_timesheets.qtc_value_map_psa_milestone"
+                ).id,
+                "external_value": "GO-LIVE-2",
+                "res_id": other_line.id,
+            }
+        )
+        milestone = self.time_item(
+            external_id="MS-1",
+            kind="milestone",
+            milestone_ref="GO-LIVE-2",
+            task_ref=None,
+            employee_email=None,
+            hours=None,
+        )
+        self.store(milestone)
+        self.assertEqual(
+            set(self.jobs().resources.split("\n")),
+            {
+                f"project.project:{self.project.id}",
+                f"sale.order:{other_order.id}",
+                f"sale.order:{self.order.id}",
+            },
+        )
 
     def test_large_batch_is_applied_in_chunks_with_progress(self):
         jobs_class = type(self.env["qtc.job"])

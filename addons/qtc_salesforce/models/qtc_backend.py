@@ -646,6 +646,29 @@ class QtcBackend(models.Model):
             for notification in message.notifications
         ]
 
+    def _qtc_event_resources(self, events):
+        """The Salesforce record an event is about and the account it belongs
+        to (``AccountId`` when the message carries it): two events of one
+        account (its customer, its opportunities' orders) are never applied at
+        the same time."""
+        if self.provider != const.PROVIDER:
+            return super()._qtc_event_resources(events)
+        self.ensure_one()
+        found = []
+        for event in events:
+            try:
+                record = json.loads(event.payload or "")
+            except ValueError:
+                record = None
+            names = []
+            if isinstance(record, dict):
+                for key in ("Id", "AccountId"):
+                    value = record.get(key)
+                    if isinstance(value, str) and value.strip():
+                        names.append(f"salesforce:{self.id}:{value.strip()[:15]}")
+            found.append(names)
+        return found
+
     def _qtc_webhook_answer(self, events, stored):
         if self.provider != const.PROVIDER:
             return super()._qtc_webhook_answer(events, stored)
@@ -736,6 +759,8 @@ class QtcBackend(models.Model):
             name=_("Salesforce sweep: %s", const.SYNC_OBJECTS[0]),
             backend=self,
             identity_key=f"salesforce:sweep:{self.id}",
+            # One page of a backend's sweep at a time: each moves a watermark.
+            resources=[f"salesforce.sweep:{self.id}"],
         )
 
     def _salesforce_delta_query(self, sobject, watermark):
@@ -829,6 +854,7 @@ class QtcBackend(models.Model):
                 name=_("Salesforce sweep: %s", sobject),
                 backend=self,
                 identity_key=f"salesforce:sync:{self.id}:{sobject}:{next_url or '-'}",
+                resources=[f"salesforce.sweep:{self.id}"],
             )
         )
 
@@ -1695,6 +1721,7 @@ class QtcBackend(models.Model):
                 eta=fields.Datetime.now()
                 + timedelta(seconds=const.WRITEBACK_RETRY_SECONDS),
                 identity_key=f"salesforce:writeback:{self.id}",
+                resources=[f"salesforce.writeback:{self.id}"],
             )
         return (
             f"{written} record(s) written, {retry} to retry, {len(failed)} refused, "
@@ -1796,6 +1823,7 @@ class QtcBackend(models.Model):
                 backend=self,
                 priority=const.WRITEBACK_PRIORITY,
                 identity_key=f"salesforce:writeback:{self.id}",
+                resources=[f"salesforce.writeback:{self.id}"],
             )
         )
 

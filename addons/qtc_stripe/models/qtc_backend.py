@@ -34,6 +34,7 @@ from odoo.tools import float_repr
 from .. import const
 from ..applier import StripeBatch
 from ..lib import mapper, matching, money
+from ..lib import resources as stripe_resources
 from ..lib import signature as stripe_signature
 
 
@@ -145,6 +146,22 @@ class QtcBackend(models.Model):
         if kind != "event":
             raise ValueError(f"object must be 'event', got {str(kind)[:40]!r}")
         return events
+
+    def _qtc_event_resources(self, events):
+        """The money, customer and invoice each event names (see
+        ``lib/resources.py``): two events about one payment, one customer or
+        one invoice are never applied at the same time."""
+        if self.provider != "stripe":
+            return super()._qtc_event_resources(events)
+        self.ensure_one()
+        found = []
+        for event in events:
+            try:
+                data = json.loads(event.payload or "")
+            except ValueError:
+                data = None
+            found.append(stripe_resources.event_resources(data, self.id))
+        return found
 
     def _qtc_test_connection(self):
         """Read the Stripe balance with the secret key.

@@ -7,7 +7,8 @@ from unittest.mock import patch
 
 import psycopg2
 
-from odoo import fields
+from odoo import fields, sql_db
+from odoo.addons.qtc_connector_base.lib import resources as resources_lib
 from odoo.addons.qtc_connector_base.models.qtc_backend import InboundEvent
 from odoo.tests import tagged
 from odoo.tools import mute_logger
@@ -393,6 +394,48 @@ class TestStripeBatch(StripeCase):
         lead.write({"eta": fields.Datetime.now()})
         self.run_jobs()
         self.assertEqual(set(events.mapped("state")), {"done"})
+        for invoice in invoices:
+            self.assert_paid_once(invoice)
+
+    # ------------------------------------------------------------ resources
+
+    def test_each_job_declares_its_money_customer_and_invoice(self):
+        invoice = self.invoice(50.0)
+        event = self.payment_intent_event(
+            5000,
+            customer=self.customer_id,
+            metadata={"odoo_invoice": invoice.name, "odoo_invoice_id": invoice.id},
+        )
+        stored = self.store(event)
+        job = self.jobs_of(self.env["qtc.event"].browse(list(stored.values())))
+        backend = self.backend.id
+        self.assertEqual(
+            job.resources.split("\n"),
+            [
+                f"account.move:{invoice.id}",
+                f"stripe:{backend}:{self.customer_id}",
+                f"stripe:{backend}:{event['data']['object']['id']}",
+            ],
+        )
+
+    def test_a_batch_leaves_out_a_job_whose_invoice_another_job_holds(self):
+        """Another worker runs a job paying the second invoice: the lead's
+        batch takes the third one but leaves the second to run later."""
+        invoices = [self.invoice(100.0 + n) for n in range(3)]
+        stored = self.store(*(self.paying(invoice) for invoice in invoices))
+        events = self.env["qtc.event"].browse(list(stored.values()))
+        jobs = self.jobs_of(events).sorted("id")
+        other_worker = sql_db.db_connect(self.env.cr.dbname).cursor()
+        try:
+            self.assertTrue(resources_lib.try_lock(other_worker, jobs[1].resources))
+            self.assertEqual(self.run_jobs(limit=1), 1)
+            self.assertEqual(jobs.mapped("state"), ["done", "pending", "done"])
+            self.assertEqual(invoices[1].payment_state, "not_paid")
+        finally:
+            other_worker.rollback()
+            other_worker.close()
+        self.run_jobs()
+        self.assertEqual(set(jobs.mapped("state")), {"done"})
         for invoice in invoices:
             self.assert_paid_once(invoice)
 

@@ -371,6 +371,9 @@ class QtcTaxDocument(models.AbstractModel):
                 backend=backend_sudo,
                 identity_key=self._tax_job_key(kind),
                 eta=eta,
+                # The document itself: never taxed by two jobs at once, nor
+                # while another connector's job (a payment) writes it.
+                resources=[f"{self._name}:{self.id}"],
             )
         )
 

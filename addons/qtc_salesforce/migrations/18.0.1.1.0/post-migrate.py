@@ -1,0 +1,13 @@
+"""Jobs declare what they write: pending event jobs queued before that get the
+resources (the account and record each event names) their backend now declares, so the
+queue keeps them apart from the jobs queued after the upgrade."""
+
+from odoo import SUPERUSER_ID, api
+
+
+def migrate(cr, version):
+    if not version:
+        return
+    env = api.Environment(cr, SUPERUSER_ID, {})
+    backends = env["qtc.backend"].search([("provider", "=", "salesforce")])
+    env["qtc.job"]._qtc_declare_pending_resources(backends)
