@@ -12,6 +12,7 @@
         "security/ir.model.access.csv",
         "data/qtc_value_map_data.xml",
         "data/ir_cron_data.xml",
+        "data/qtc_assurance_data.xml",
         "views/qtc_backend_views.xml",
         "views/qtc_psa_item_views.xml",
         "views/qtc_psa_unbilled_report_views.xml",
