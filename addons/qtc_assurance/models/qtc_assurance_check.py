@@ -4,7 +4,6 @@ from odoo.tools import SQL
 CODES = [
     ("invoice_draft_stuck", "Invoices stuck in draft"),
     ("order_waiting_invoice", "Orders waiting for an invoice"),
-    ("invoice_payment_unconfirmed", "Invoices missing payment confirmation"),
     ("project_no_billing_plan", "Projects created without billing schedules"),
     ("project_creation_failed", "Failed project creations"),
 ]
@@ -13,8 +12,7 @@ CODES = [
 class QtcAssuranceCheck(models.Model):
     """The leaks any Odoo selling projects can have, whatever the connectors:
     projects nobody will bill, project creations that did not happen,
-    invoices nobody posts, orders nobody invoices, payments the bank never
-    confirms."""
+    invoices nobody posts, orders nobody invoices."""
 
     _inherit = "qtc.assurance.check"
 
@@ -35,11 +33,6 @@ class QtcAssuranceCheck(models.Model):
                 "Confirmed sale orders with something to invoice (delivered "
                 "time, milestones reached, quantities to bill). Amount: what is "
                 "left to invoice, untaxed. Age: since the order was confirmed."
-            ),
-            "invoice_payment_unconfirmed": _(
-                "Posted customer invoices marked 'In payment': a payment was "
-                "registered but the bank or the payment gateway has not "
-                "confirmed it. Age: since the payment was applied."
             ),
             "project_no_billing_plan": _(
                 "Projects of confirmed orders with no milestone, no line billed "
@@ -86,28 +79,6 @@ class QtcAssuranceCheck(models.Model):
                        AND so.invoice_status = 'to invoice'
                        AND so.date_order <= %s
                   GROUP BY so.id
-                    """,
-                    company,
-                    cutoff,
-                ),
-            )
-        if self.code == "invoice_payment_unconfirmed":
-            return (
-                "account.move",
-                SQL(
-                    """
-                    SELECT m.id AS res_id, m.amount_total_signed AS amount,
-                           COALESCE(max(apr.create_date), m.write_date) AS since
-                      FROM account_move m
-                 LEFT JOIN account_move_line l
-                        ON l.move_id = m.id AND l.display_type = 'payment_term'
-                 LEFT JOIN account_partial_reconcile apr
-                        ON apr.debit_move_id = l.id OR apr.credit_move_id = l.id
-                     WHERE m.company_id = %s AND m.state = 'posted'
-                       AND m.move_type IN ('out_invoice', 'out_refund')
-                       AND m.payment_state = 'in_payment'
-                  GROUP BY m.id
-                    HAVING COALESCE(max(apr.create_date), m.write_date) <= %s
                     """,
                     company,
                     cutoff,

@@ -122,11 +122,9 @@ class QtcAssuranceCheck(models.Model):
     def action_compute(self):
         """Measure these checks now (QTC User). Returns a notification."""
         self._qtc_check_user("read")
-        # Named boundary: a finance user refreshes the figures; writing them
-        # (snapshots, the breach exception) is the system's work, done with
-        # the same rights as the scheduled measurement.
-        checks_sudo = self.sudo()
-        checks_sudo._qtc_assurance_compute()
+        # A finance user refreshes the figures; writing them is the system's
+        # work (see the boundary in _qtc_assurance_compute).
+        self._qtc_assurance_compute()
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
@@ -182,14 +180,19 @@ class QtcAssuranceCheck(models.Model):
         """
         now = now or fields.Datetime.now()
         self.env.flush_all()
+        # Named boundary: the figures, snapshots and breach exceptions are the
+        # system's records, whoever runs the measurement (the cron's job user,
+        # or a QTC user through ``action_compute``); the queries read with
+        # explicit company filters, not as the caller.
+        checks_sudo = self.sudo()
         breached = 0
-        for check in self:
-            measure = check._qtc_measure(now)
+        for check_sudo in checks_sudo:
+            measure = check_sudo._qtc_measure(now)
             if measure is None:
                 continue
-            check._qtc_record_measure(measure, now)
-            breached += check.state == "breach"
-        self._qtc_forget_old_ids(now)
+            check_sudo._qtc_record_measure(measure, now)
+            breached += check_sudo.state == "breach"
+        checks_sudo._qtc_forget_old_ids(now)
         return f"{len(self)} check(s) measured, {breached} over threshold"
 
     def _qtc_measure(self, now):

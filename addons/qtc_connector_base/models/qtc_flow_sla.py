@@ -99,9 +99,8 @@ class QtcFlowSla(models.Model):
     def action_compute(self):
         """Measure these service levels now (QTC User)."""
         self._qtc_check_user("read")
-        # Named boundary, as for checks: the figures are the system's to write.
-        slas_sudo = self.sudo()
-        slas_sudo._qtc_sla_compute()
+        # The figures are the system's to write (see _qtc_sla_compute).
+        self._qtc_sla_compute()
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
@@ -158,14 +157,16 @@ class QtcFlowSla(models.Model):
         """
         now = now or fields.Datetime.now()
         self.env.flush_all()
+        # Named boundary, as for checks: the weekly figures and breach
+        # exceptions are the system's records, whoever runs the measurement.
         breached = 0
-        for sla in self:
-            query = sla._qtc_flow_query(sla._qtc_window_start(now))
+        for sla_sudo in self.sudo():
+            query = sla_sudo._qtc_flow_query(sla_sudo._qtc_window_start(now))
             if query is None:
                 continue
             res_model, samples = query
-            sla._qtc_record_weeks(res_model, samples, now)
-            breached += sla.state == "breach"
+            sla_sudo._qtc_record_weeks(res_model, samples, now)
+            breached += sla_sudo.state == "breach"
         return f"{len(self)} service level(s) measured, {breached} over target"
 
     def _qtc_window_start(self, now):

@@ -6,6 +6,7 @@ from ..lib import mapper
 CODES = [
     ("stripe_unapplied_payments", "Payments received but unapplied"),
     ("stripe_payments_unreflected", "Payment events not reflected in receivables"),
+    ("stripe_invoice_unconfirmed", "Invoices missing payment confirmation"),
 ]
 # Stripe events that bring money in, and where each carries its amount.
 PAYMENT_EVENT_AMOUNTS = {
@@ -45,6 +46,13 @@ class QtcAssuranceCheck(models.Model):
                 "another reason, or dead after its retries. Amount: the "
                 "payment, in company currency."
             ),
+            "stripe_invoice_unconfirmed": _(
+                "Posted invoices whose customer opened the Stripe checkout (a "
+                "Checkout Session was made) and whose session ran out without a "
+                "payment confirmation reaching Odoo: abandoned, or confirmed at "
+                "Stripe and lost on the way. Amount: what is still open. Age: "
+                "since the session expired."
+            ),
         }
 
     def _qtc_check_query(self, cutoff):
@@ -52,6 +60,24 @@ class QtcAssuranceCheck(models.Model):
             return ("qtc.event", self._stripe_payment_events_sql(cutoff, True))
         if self.code == "stripe_payments_unreflected":
             return ("qtc.event", self._stripe_payment_events_sql(cutoff, False))
+        if self.code == "stripe_invoice_unconfirmed":
+            return (
+                "account.move",
+                SQL(
+                    """
+                    SELECT m.id AS res_id, m.amount_residual_signed AS amount,
+                           m.stripe_payment_url_expires_at AS since
+                      FROM account_move m
+                     WHERE m.company_id = %s AND m.state = 'posted'
+                       AND m.move_type = 'out_invoice'
+                       AND m.payment_state IN ('not_paid', 'partial')
+                       AND m.stripe_checkout_session_id IS NOT NULL
+                       AND m.stripe_payment_url_expires_at <= %s
+                    """,
+                    self.company_id.id,
+                    cutoff,
+                ),
+            )
         return super()._qtc_check_query(cutoff)
 
     def _stripe_payment_events_sql(self, cutoff, unapplied):
