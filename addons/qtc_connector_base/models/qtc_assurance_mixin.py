@@ -63,7 +63,11 @@ class QtcAssuranceMixin(models.AbstractModel):
     )
     last_computed_at = fields.Datetime(string="Measured at", readonly=True)
     exception_id = fields.Many2one(
-        "qtc.exception", string="Open exception", readonly=True, ondelete="set null"
+        "qtc.exception",
+        string="Breach exception",
+        readonly=True,
+        ondelete="set null",
+        help="The exception of the current or last breach period.",
     )
     breach_period = fields.Char(readonly=True)
 
@@ -111,59 +115,73 @@ class QtcAssuranceMixin(models.AbstractModel):
         )
 
     def _qtc_sync_breach(self, breached, title, details, now):
-        """Open, update or resolve this record's breach exception.
+        """Open, update, reopen or resolve this record's breach exception.
+
+        One exception per period: over the threshold again later in the same
+        period, the period's exception is updated (reopened, with a new
+        activity, if it had been resolved); ignored by a person, it stays
+        ignored until the period ends.
 
         :param breached: whether the figure is over the threshold now
         :param title: the exception's name when one is opened or updated
         :param details: the figures, one per line
         :param now: the measurement time (naive UTC)
-        :returns: the open exception, or an empty recordset
+        :returns: the period's exception, or an empty recordset
         """
         self.ensure_one()
-        exceptions = self.env["qtc.exception"]
-        current = self.exception_id.filtered(lambda e: e.state == "open")
+        exception = self.exception_id
+        key = assurance.period_key(now, self.period)
         if not breached:
-            if current:
-                current._qtc_close(
+            if exception.state == "open":
+                exception._qtc_close(
                     "resolved",
                     _(
                         "Back within the threshold (measured %(when)s UTC).",
                         when=fields.Datetime.to_string(now),
                     ),
                 )
-            if self.exception_id or self.breach_period:
-                self.write({"exception_id": False, "breach_period": False})
-            return exceptions
-        key = assurance.period_key(now, self.period)
-        if current and self.breach_period == key:
-            current.write(
-                {
-                    "name": title[:250],
-                    "details": details,
-                    "occurrences": current.occurrences + 1,
-                }
-            )
-            return current
-        if current:
-            current._qtc_close(
+            return self.env["qtc.exception"]
+        if exception and self.breach_period == key:
+            if exception.state == "ignored":
+                return exception  # a person decided, for this period
+            values = {
+                "name": title[:250],
+                "details": details,
+                "occurrences": exception.occurrences + 1,
+            }
+            if exception.state == "open":
+                exception.write(values)
+                return exception
+            exception.write({**values, "state": "open", "resolution": False})
+            exception.message_post(body=_("Over the threshold again."))
+            self._qtc_schedule_activity(exception, title, details)
+            return exception
+        if exception.state == "open":
+            exception._qtc_close(
                 "resolved",
                 _("Still over the threshold: carried over to period %s.", key),
             )
-        exception = exceptions.create(self._qtc_exception_values(title, details))
-        owner = self._qtc_owner()
+        exception = self.env["qtc.exception"].create(
+            self._qtc_exception_values(title, details)
+        )
         members = self.owner_group_id.users.filtered("active")
         if members:
             exception.message_subscribe(partner_ids=members.partner_id.ids)
-        if owner:
-            exception.user_id = owner
-            exception.activity_schedule(
-                "mail.mail_activity_data_todo",
-                summary=title[:100],
-                note=details,
-                user_id=owner.id,
-            )
+        self._qtc_schedule_activity(exception, title, details)
         self.write({"exception_id": exception.id, "breach_period": key})
         return exception
+
+    def _qtc_schedule_activity(self, exception, title, details):
+        owner = self._qtc_owner()
+        if not owner:
+            return
+        exception.user_id = owner
+        exception.activity_schedule(
+            "mail.mail_activity_data_todo",
+            summary=title[:100],
+            note=details,
+            user_id=owner.id,
+        )
 
     @api.model
     def _qtc_action_records(self, res_model, res_ids, name):

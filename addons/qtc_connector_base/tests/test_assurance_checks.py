@@ -162,7 +162,36 @@ class TestAssuranceChecks(QtcCase):
         self.assertIn("Back within the threshold", exception.resolution)
         self.assertFalse(exception.activity_ids, "the activity is marked done")
         self.assertEqual(self.check.state, "ok")
-        self.assertFalse(self.check.exception_id)
+        self.assertEqual(self.check.exception_id, exception, "kept: the last breach")
+
+    def test_a_new_breach_in_the_same_period_reopens_its_exception(self):
+        leaks = self.leak()
+        self.measure()
+        exception = self.breach_exceptions()
+        leaks.write({"ref": "FIXED"})
+        self.measure(self.now + timedelta(minutes=10))
+        self.assertEqual(exception.state, "resolved")
+        self.leak()
+        self.measure(self.now + timedelta(minutes=20))
+        self.assertEqual(self.breach_exceptions(), exception, "one per period")
+        self.assertEqual(exception.state, "open")
+        self.assertFalse(exception.resolution)
+        self.assertEqual(len(exception.activity_ids), 1, "a new activity")
+        self.assertEqual(exception.occurrences, 2)
+
+    def test_an_exception_ignored_by_a_person_stays_ignored_for_the_period(self):
+        self.leak()
+        self.check.period = "day"
+        self.measure()
+        exception = self.breach_exceptions()
+        self.env["qtc.exception.ignore"].create(
+            {"exception_ids": exception.ids, "reason": "Known, fixed on Monday"}
+        ).action_ignore()
+        self.measure(self.now + timedelta(minutes=30))
+        self.assertEqual(exception.state, "ignored")
+        self.assertFalse(exception.activity_ids)
+        self.measure(self.now + timedelta(days=1))
+        self.assertEqual(len(self.breach_exceptions()), 2, "a new period, a new one")
 
     def test_a_breach_lasting_into_a_new_period_opens_that_periods_exception(self):
         self.leak()
