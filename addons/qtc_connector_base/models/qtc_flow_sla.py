@@ -184,10 +184,12 @@ class QtcFlowSla(models.Model):
                 WITH d AS (
                     SELECT s.backend_id, s.res_id,
                            date_trunc('week', s.ended_at)::date AS week,
-                           EXTRACT(EPOCH FROM s.ended_at - s.started_at) / 3600.0
-                               AS hours
+                           -- An end stamped before its start (the database's
+                           -- transaction time vs a server's clock) took no time.
+                           GREATEST(EXTRACT(EPOCH FROM s.ended_at - s.started_at)
+                                    / 3600.0, 0) AS hours
                       FROM (%s) AS s
-                     WHERE s.ended_at >= %s AND s.ended_at >= s.started_at
+                     WHERE s.ended_at >= %s AND s.started_at IS NOT NULL
                 )
                 SELECT GROUPING(backend_id) = 1 AS total, backend_id, week,
                        count(*),
