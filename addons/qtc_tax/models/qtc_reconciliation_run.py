@@ -87,7 +87,7 @@ class QtcReconciliationRun(models.Model):
                 if isinstance(error, TaxEngineUnavailable):
                     raise RetryableError(error.message, delay=error.retry_after)
                 raise BusinessError(
-                    _("AvaTax refused the transaction list."),
+                    _("AvaTax refused the transaction list: %s", error.message),
                     category="configuration",
                     problems=[error.message],
                 )
@@ -147,7 +147,7 @@ class QtcReconciliationRun(models.Model):
         return [
             Entry(
                 key=code,
-                label=_("commit %(code)s of %(date)s", code=code, date=day),
+                label=self.env._("commit %(code)s of %(date)s", code=code, date=day),
                 amount=abs(Decimal(str(total or 0))),
                 currency=currency,
                 day=day,
@@ -181,7 +181,7 @@ class QtcReconciliationRun(models.Model):
         return [
             Entry(
                 key=code,
-                label=_("posted %s", name),
+                label=self.env._("posted %s", name),
                 amount=abs(Decimal(str(amount_tax or 0))),
                 currency=currency,
                 day=day,
