@@ -39,6 +39,9 @@
         "web.assets_backend": [
             "qtc_connector_base/static/src/assurance_dashboard/*",
         ],
+        "web.assets_tests": [
+            "qtc_connector_base/static/tests/tours/*",
+        ],
     },
     "post_init_hook": "post_init_hook",
     "installable": True,

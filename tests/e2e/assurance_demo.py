@@ -207,9 +207,8 @@ def take_screenshots(url, db, login, password, folder):
             ".o_qtc_assurance .o_qtc_card",
         )
         shots.append(browser.screenshot(folder / "assurance-dashboard.png", True))
-        browser.click(
-            ".o_qtc_card.o_qtc_card_breach .card-body",
-            ".o_list_view .o_data_row",
+        browser.click_card(
+            "Payments received but unapplied", ".o_list_view .o_data_row"
         )
         shots.append(browser.screenshot(folder / "assurance-drilldown.png"))
         browser.open(

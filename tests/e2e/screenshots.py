@@ -129,6 +129,18 @@ class Browser:
             raise RuntimeError(f"nothing to click at {selector}")
         self.wait_for(then, timeout)
 
+    def click_card(self, text, then, timeout=60):
+        """Click the dashboard card whose title is ``text``, wait for ``then``."""
+        found = self.evaluate(
+            "(() => { const card = [...document.querySelectorAll('.o_qtc_card')]"
+            f".find(c => c.querySelector('.card-title')?.textContent.trim() === "
+            f"{json.dumps(text)}); if (!card) return false;"
+            " card.querySelector('.card-body').click(); return true; })()"
+        )
+        if not found:
+            raise RuntimeError(f"no card {text!r}")
+        self.wait_for(then, timeout)
+
     def screenshot(self, path, full_page=False):
         """Save the page as a PNG (the whole page when ``full_page``)."""
         height = self.height
@@ -142,7 +154,8 @@ class Browser:
                         "e => e.scrollHeight))"
                     )
                     or self.height
-                ),
+                )
+                + 120,  # the navigation bar and control panel above the content
             )
         self.send(
             "Emulation.setDeviceMetricsOverride",

@@ -64,7 +64,8 @@ CREATE OR REPLACE VIEW qtc_q2c_fact AS (
     ), sources AS (
         SELECT tc.order_id,
                string_agg(DISTINCT be.provider, ', ' ORDER BY be.provider)
-                   AS source_systems
+                   AS source_systems,
+               string_agg(DISTINCT be.name, ', ' ORDER BY be.name) AS source_names
           FROM touched tc
           JOIN qtc_backend be ON be.id = tc.backend_id
       GROUP BY tc.order_id
@@ -94,7 +95,8 @@ CREATE OR REPLACE VIEW qtc_q2c_fact AS (
                      - COALESCE(CASE WHEN so.state = 'sale' THEN so.date_order END,
                                 so.create_date)::date
            END AS days_to_cash,
-           COALESCE(src.source_systems, '') AS source_systems
+           COALESCE(src.source_systems, '') AS source_systems,
+           COALESCE(src.source_names, '') AS source_names
       FROM sale_order so
       JOIN res_company c ON c.id = so.company_id
      CROSS JOIN LATERAL (
@@ -152,7 +154,9 @@ class QtcQ2cFact(models.Model):
     delivered_amount = fields.Monetary(string="Delivered", readonly=True)
     invoiced_amount = fields.Monetary(string="Invoiced (untaxed)", readonly=True)
     to_invoice_amount = fields.Monetary(string="To invoice", readonly=True)
-    invoiced_total = fields.Monetary(string="Invoiced (with taxes)", readonly=True)
+    invoiced_total = fields.Monetary(
+        string="Invoiced", readonly=True, help="Posted invoices, taxes included."
+    )
     paid_amount = fields.Monetary(string="Paid", readonly=True)
     outstanding_amount = fields.Monetary(string="Outstanding", readonly=True)
     first_invoice_date = fields.Date(string="First invoiced on", readonly=True)
@@ -161,10 +165,16 @@ class QtcQ2cFact(models.Model):
         string="Days to cash", readonly=True, aggregator="avg"
     )
     source_systems = fields.Char(
-        string="Source systems",
+        string="Source system codes",
         readonly=True,
         help="Providers of the connectors that created or changed the order, "
-        "its invoices or its timesheets.",
+        "its invoices or its timesheets (stable codes, for BI tools).",
+    )
+    source_names = fields.Char(
+        string="Came through",
+        readonly=True,
+        help="The connectors (backends) that created or changed the order, its "
+        "invoices or its timesheets.",
     )
 
     def init(self):

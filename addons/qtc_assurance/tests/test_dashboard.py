@@ -118,3 +118,27 @@ class TestAssuranceMetrics(QtcHttpCase):
             response = self.metrics(token)
             self.assertEqual(response.status_code, 401)
             self.assertNotIn("qtc_assurance_items", response.text)
+
+
+@tagged("post_install", "-at_install")
+class TestAssuranceDashboardTour(QtcHttpCase):
+    def test_dashboard_in_a_browser(self):
+        company = self.env.company
+        check = self.env["qtc.assurance.check"].search(
+            [("code", "=", "invoice_draft_stuck"), ("company_id", "=", company.id)]
+        )
+        check.write({"grace_hours": 0, "threshold": 0})
+        self.env["account.move"].create(
+            {
+                "move_type": "out_invoice",
+                "partner_id": self.env["res.partner"].create({"name": "Tour"}).id,
+                "invoice_line_ids": [(0, 0, {"name": "Toured", "price_unit": 9.0})],
+            }
+        )
+        self.env["qtc.assurance.check"].search([])._qtc_assurance_compute()
+        self.assertEqual(check.state, "breach")
+        self.start_tour(
+            "/odoo/action-qtc_connector_base.qtc_assurance_dashboard_action",
+            "qtc_assurance_dashboard_tour",
+            login="admin",
+        )

@@ -32,6 +32,7 @@ FACT_COLUMNS = {
     "paid_date",
     "days_to_cash",
     "source_systems",
+    "source_names",
 }
 
 
@@ -77,6 +78,7 @@ class TestQuoteToCashFact(AssuranceCase):
         self.assertEqual(fact.to_invoice_amount, 500.0, "the fixed price")
         self.assertFalse(fact.paid_date)
         self.assertEqual(fact.source_systems, "none")
+        self.assertEqual(fact.source_names, self.backend.name)
 
         order.order_line.filtered(
             lambda line: line.product_id == self.product_manual

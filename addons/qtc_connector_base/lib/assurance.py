@@ -101,6 +101,16 @@ def format_age(hours):
     return f"{days} d {rest} h" if rest else f"{days} d"
 
 
+def format_duration(hours):
+    """A lead time the way a person says it: ``< 1 min`` for an instant step,
+    else as :func:`format_age` (``-`` when there is none)."""
+    if hours is None:
+        return "-"
+    if hours < 1 / 60:
+        return "< 1 min"
+    return format_age(hours)
+
+
 def sparkline(values):
     """A one-line text chart of ``values`` (oldest first), e.g. ``▁▃▅█``.
 

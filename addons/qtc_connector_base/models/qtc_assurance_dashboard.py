@@ -74,6 +74,7 @@ class QtcAssuranceDashboard(models.AbstractModel):
             "id": check.id,
             "name": check.name,
             "description": check.description or "",
+            "summary": _first_sentence(check.description),
             "state": check.state,
             "state_label": dict(check._fields["state"].selection)[check.state],
             "count": check.last_count,
@@ -103,8 +104,12 @@ class QtcAssuranceDashboard(models.AbstractModel):
             "state_label": dict(sla._fields["state"].selection)[sla.state],
             "count": sla.last_count,
             "slow_count": sla.last_slow_count,
-            "p50_text": assurance.format_age(sla.last_p50_hours),
-            "p90_text": assurance.format_age(sla.last_p90_hours),
+            "p50_text": assurance.format_duration(sla.last_p50_hours)
+            if sla.last_count
+            else "-",
+            "p90_text": assurance.format_duration(sla.last_p90_hours)
+            if sla.last_count
+            else "-",
             "target_text": _(
                 "Target: %(target)s on the %(percentile)s",
                 target=assurance.format_age(sla.target_hours),
@@ -135,16 +140,32 @@ class QtcAssuranceDashboard(models.AbstractModel):
             open_count = len(
                 run.line_ids.exception_id.filtered(lambda e: e.state == "open")
             )
+            window = _(
+                "%(start)s to %(end)s",
+                start=fields.Date.to_string(run.date_from),
+                end=fields.Date.to_string(run.date_to),
+            )
+            external_name = run.external_name or run.backend_id.name
             cards.append(
                 {
                     "id": run.id,
                     "name": labels.get(run.kind, run.kind),
                     "backend": run.backend_id.name,
-                    "window": _(
-                        "%(start)s to %(end)s",
-                        start=fields.Date.to_string(run.date_from),
-                        end=fields.Date.to_string(run.date_to),
-                    ),
+                    "window": window,
+                    "subtitle": f"{run.backend_id.name} · {window}",
+                    "external_line": f"{external_name}: {run.external_totals}"
+                    if run.state == "done"
+                    else "",
+                    "odoo_line": _("Odoo: %s", run.odoo_totals)
+                    if run.state == "done"
+                    else "",
+                    "result_line": _(
+                        "%(matched)s matched, %(differences)s difference(s)",
+                        matched=run.matched_count,
+                        differences=run.difference_count,
+                    )
+                    if run.state == "done"
+                    else "",
                     "state": "failed"
                     if run.state == "failed"
                     else ("breach" if open_count else "ok"),
@@ -153,9 +174,16 @@ class QtcAssuranceDashboard(models.AbstractModel):
                     "matched": run.matched_count,
                     "external_totals": run.external_totals or "",
                     "odoo_totals": run.odoo_totals or "",
-                    "external_name": run.external_name or run.backend_id.name,
+                    "external_name": external_name,
                     "error": run.error_message or "",
                     "measured_at": self._qtc_when(run.done_at),
                 }
             )
         return cards
+
+
+def _first_sentence(text):
+    """The first sentence of ``text`` (the card's line; the rest is a tooltip)."""
+    text = (text or "").strip()
+    end = text.find(". ")
+    return text[: end + 1] if end > 0 else text

@@ -31,9 +31,11 @@ class QtcAssuranceSnapshot(models.Model):
     company_id = fields.Many2one(related="check_id.company_id", store=True, index=True)
     date = fields.Date(required=True, readonly=True, index=True)
     computed_at = fields.Datetime(string="Measured at", readonly=True)
-    count = fields.Integer(string="Items", readonly=True, aggregator="sum")
+    # A history is read per check and period: the highest of the period's
+    # daily figures (a sum over days would count the same leak again).
+    count = fields.Integer(string="Items", readonly=True, aggregator="max")
     amount = fields.Monetary(
-        readonly=True, currency_field="currency_id", aggregator="sum"
+        readonly=True, currency_field="currency_id", aggregator="max"
     )
     currency_id = fields.Many2one("res.currency", readonly=True)
     oldest_hours = fields.Float(

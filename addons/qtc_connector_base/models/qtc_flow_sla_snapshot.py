@@ -23,6 +23,12 @@ class QtcFlowSlaSnapshot(models.Model):
     backend_id = fields.Many2one(
         "qtc.backend", readonly=True, index=True, ondelete="cascade"
     )
+    channel = fields.Char(
+        string="Through",
+        compute="_compute_channel",
+        store=True,
+        help="The backend the records came through; Odoo for a step of Odoo's own.",
+    )
     week = fields.Date(string="Week of", required=True, readonly=True, index=True)
     count = fields.Integer(string="Completed", readonly=True, aggregator="sum")
     p50_hours = fields.Float(string="Median (hours)", readonly=True, aggregator="max")
@@ -34,6 +40,11 @@ class QtcFlowSlaSnapshot(models.Model):
         string="Target (hours)", readonly=True, aggregator="max"
     )
     computed_at = fields.Datetime(string="Measured at", readonly=True)
+
+    @api.depends("backend_id.name")
+    def _compute_channel(self):
+        for row in self:
+            row.channel = row.backend_id.name or self.env._("Odoo")
 
     def init(self):
         # One row per service level, backend (none included) and week; an

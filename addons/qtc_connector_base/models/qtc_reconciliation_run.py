@@ -73,7 +73,7 @@ class QtcReconciliationRun(models.Model):
         ondelete="set null",
         help="The totals the external system pushed, when it pushed them.",
     )
-    done_at = fields.Datetime(readonly=True)
+    done_at = fields.Datetime(string="Finished", readonly=True)
     external_name = fields.Char(string="External system", readonly=True)
     external_count = fields.Integer(readonly=True)
     odoo_count = fields.Integer(readonly=True)
@@ -251,14 +251,13 @@ class QtcReconciliationRun(models.Model):
         difference, resolve those of earlier runs that no longer differ."""
         self.ensure_one()
         external_name = options.get("external_name") or self.backend_id.name
-        lines = self.env["qtc.reconciliation.line"]
         seen = self.env["qtc.exception"]
+        values = []
         for difference in comparison.differences:
             exception = self._qtc_open_difference(difference, external_name)
             seen |= exception
-            lines |= lines.create(
-                self._qtc_line_values(difference, exception, external_name)
-            )
+            values.append(self._qtc_line_values(difference, exception, external_name))
+        self.env["qtc.reconciliation.line"].create(values)
         self._qtc_resolve_fixed(seen)
         summary = options.get("summary") or _(
             "%(external)s: %(theirs)s. Odoo: %(ours)s. %(matched)s matched, "
