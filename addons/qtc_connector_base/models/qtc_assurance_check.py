@@ -1,6 +1,6 @@
 import logging
 from collections import namedtuple
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
@@ -178,7 +178,9 @@ class QtcAssuranceCheck(models.Model):
 
         :returns: a short summary for the job
         """
-        now = now or fields.Datetime.now()
+        # To the microsecond: a record created in the measurement's second is
+        # counted (fields.Datetime.now() drops the microseconds).
+        now = now or datetime.now(UTC).replace(tzinfo=None)
         self.env.flush_all()
         # Named boundary: the figures, snapshots and breach exceptions are the
         # system's records, whoever runs the measurement (the cron's job user,

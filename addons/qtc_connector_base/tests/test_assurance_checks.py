@@ -4,9 +4,8 @@ exception and ONE activity per period, resolved by themselves once fixed.
 The base has no real check: these tests give the placeholder code a query
 (partners whose reference starts with ``LEAK-``), as a connector would."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from odoo import fields
 from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import SQL
@@ -54,15 +53,17 @@ class TestAssuranceChecks(QtcCase):
         )
         patcher.start()
         self.addCleanup(patcher.stop)
-        self.now = fields.Datetime.now()
 
     def leak(self, count=1):
         return self.env["res.partner"].create(
             [{"name": f"Leak {n}", "ref": f"LEAK-{n}"} for n in range(count)]
         )
 
-    def measure(self, now=None, checks=None):
-        (checks or self.check)._qtc_assurance_compute(now=now or self.now)
+    def measure(self, later=None, checks=None):
+        """Measure now, or ``later`` (a timedelta) from now; to the
+        microsecond, as the cron does, so records just made are counted."""
+        now = datetime.now(UTC).replace(tzinfo=None) + (later or timedelta(0))
+        (checks or self.check)._qtc_assurance_compute(now=now)
 
     def breach_exceptions(self):
         return self.env["qtc.exception"].search(
@@ -74,7 +75,7 @@ class TestAssuranceChecks(QtcCase):
     def test_measure_counts_exactly_the_leaking_records(self):
         leaks = self.leak(2)
         self.env["res.partner"].create({"name": "Fine", "ref": "OK-1"})
-        self.measure(self.now + timedelta(hours=3))
+        self.measure(timedelta(hours=3))
         check = self.check
         self.assertEqual(check.last_count, 2)
         self.assertEqual(check.last_amount, 20.0)
@@ -90,10 +91,10 @@ class TestAssuranceChecks(QtcCase):
     def test_grace_period_leaves_young_records_out(self):
         self.leak()
         self.check.grace_hours = 6
-        self.measure(self.now + timedelta(hours=5))
+        self.measure(timedelta(hours=5))
         self.assertEqual(self.check.last_count, 0)
         self.assertEqual(self.check.state, "ok")
-        self.measure(self.now + timedelta(hours=7))
+        self.measure(timedelta(hours=7))
         self.assertEqual(self.check.last_count, 1)
 
     def test_threshold_on_amount_and_on_age(self):
@@ -105,9 +106,9 @@ class TestAssuranceChecks(QtcCase):
         self.measure()
         self.assertEqual(self.check.state, "breach")
         self.check.write({"threshold_measure": "age", "threshold": 48})
-        self.measure(self.now + timedelta(hours=47))
+        self.measure(timedelta(hours=47))
         self.assertEqual(self.check.state, "ok")
-        self.measure(self.now + timedelta(hours=49))
+        self.measure(timedelta(hours=49))
         self.assertEqual(self.check.state, "breach")
 
     def test_one_snapshot_a_day_and_a_weekly_trend(self):
@@ -116,7 +117,7 @@ class TestAssuranceChecks(QtcCase):
         self.measure()
         self.assertEqual(len(self.check.snapshot_ids), 1)
         self.leak(3)
-        self.measure(self.now + timedelta(days=8))
+        self.measure(timedelta(days=8))
         snapshots = self.check.snapshot_ids.sorted("date")
         self.assertEqual(snapshots.mapped("count"), [1, 4])
         self.assertEqual(len(self.check.trend_data), 8)
@@ -129,7 +130,7 @@ class TestAssuranceChecks(QtcCase):
         self.measure()
         old = self.check.snapshot_id
         self.assertTrue(old.res_ids)
-        self.measure(self.now + timedelta(days=40))
+        self.measure(timedelta(days=40))
         self.assertNotEqual(self.check.snapshot_id, old)
         self.assertFalse(old.res_ids)
         self.assertEqual(old.count, 1)
@@ -139,7 +140,7 @@ class TestAssuranceChecks(QtcCase):
     def test_breach_opens_one_exception_and_one_activity_per_period(self):
         self.leak(2)
         self.measure()
-        self.measure(self.now + timedelta(minutes=30))
+        self.measure(timedelta(minutes=30))
         exception = self.breach_exceptions()
         self.assertEqual(len(exception), 1, "one exception, not one per record")
         self.assertEqual(exception.category, "assurance")
@@ -157,7 +158,7 @@ class TestAssuranceChecks(QtcCase):
         self.measure()
         exception = self.breach_exceptions()
         leaks.write({"ref": "FIXED"})
-        self.measure(self.now + timedelta(hours=1))
+        self.measure(timedelta(hours=1))
         self.assertEqual(exception.state, "resolved")
         self.assertIn("Back within the threshold", exception.resolution)
         self.assertFalse(exception.activity_ids, "the activity is marked done")
@@ -169,10 +170,10 @@ class TestAssuranceChecks(QtcCase):
         self.measure()
         exception = self.breach_exceptions()
         leaks.write({"ref": "FIXED"})
-        self.measure(self.now + timedelta(minutes=10))
+        self.measure(timedelta(minutes=10))
         self.assertEqual(exception.state, "resolved")
         self.leak()
-        self.measure(self.now + timedelta(minutes=20))
+        self.measure(timedelta(minutes=20))
         self.assertEqual(self.breach_exceptions(), exception, "one per period")
         self.assertEqual(exception.state, "open")
         self.assertFalse(exception.resolution)
@@ -187,10 +188,10 @@ class TestAssuranceChecks(QtcCase):
         self.env["qtc.exception.ignore"].create(
             {"exception_ids": exception.ids, "reason": "Known, fixed on Monday"}
         ).action_ignore()
-        self.measure(self.now + timedelta(minutes=30))
+        self.measure(timedelta(minutes=30))
         self.assertEqual(exception.state, "ignored")
         self.assertFalse(exception.activity_ids)
-        self.measure(self.now + timedelta(days=1))
+        self.measure(timedelta(days=1))
         self.assertEqual(len(self.breach_exceptions()), 2, "a new period, a new one")
 
     def test_a_breach_lasting_into_a_new_period_opens_that_periods_exception(self):
@@ -198,7 +199,7 @@ class TestAssuranceChecks(QtcCase):
         self.check.period = "day"
         self.measure()
         first = self.breach_exceptions()
-        self.measure(self.now + timedelta(days=1))
+        self.measure(timedelta(days=1))
         exceptions = self.breach_exceptions()
         self.assertEqual(len(exceptions), 2)
         second = exceptions - first
