@@ -181,7 +181,7 @@ class QtcReconciliationRun(models.Model):
                 "event_id": event.id if event else False,
             }
         )
-        run_sudo.job_id = (
+        job = (
             self.env["qtc.job"]
             .sudo()
             ._qtc_enqueue(
@@ -189,9 +189,17 @@ class QtcReconciliationRun(models.Model):
                 "_qtc_reconcile_execute",
                 name=run_sudo.name,
                 backend=backend,
-                identity_key=f"qtc:reconcile:{kind}:{backend.id}:{date_from}:{date_to}",
+                identity_key=(
+                    f"qtc:reconcile:{kind}:{backend.id}:{date_from}:{date_to}"
+                ),
             )
         )
+        if run_sudo.id not in (job.record_ids or []):
+            # The same reconciliation is already queued: that run answers.
+            run_sudo.unlink()
+            run_sudo = self.sudo().browse(job.record_ids).exists()
+        else:
+            run_sudo.job_id = job
         return run_sudo.with_env(self.env)
 
     @api.model

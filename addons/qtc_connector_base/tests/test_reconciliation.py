@@ -165,6 +165,16 @@ class TestReconciliation(QtcCase):
         self.env["qtc.reconciliation.run"]._qtc_cron_nightly()
         self.assertFalse(self.env["qtc.reconciliation.run"].search([]))
 
+    def test_asking_twice_before_it_runs_queues_one_run(self):
+        runs = self.env["qtc.reconciliation.run"]
+        window = (date(2026, 3, 1), date(2026, 3, 7))
+        first = runs._qtc_request(self.backend, "none", *window)
+        second = runs._qtc_request(self.backend, "none", *window)
+        self.assertEqual(second, first)
+        self.assertEqual(len(runs.search([("backend_id", "=", self.backend.id)])), 1)
+        self.run_jobs()
+        self.assertEqual(first.state, "done")
+
     def test_nightly_cron_queues_each_kind_over_its_days_ending_yesterday(self):
         self.env["qtc.reconciliation.run"]._qtc_cron_nightly()
         run = self.env["qtc.reconciliation.run"].search(
