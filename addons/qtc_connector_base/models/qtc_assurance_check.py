@@ -154,7 +154,7 @@ class QtcAssuranceCheck(models.Model):
             "qtc_connector_base.qtc_assurance_snapshot_action"
         )
         action["domain"] = [("check_id", "=", self.id)]
-        action["context"] = {"graph_measure": "count"}
+        action["context"] = {"graph_measure": "count", "search_default_week_last": 1}
         return action
 
     # ----------------------------------------------------------- measuring

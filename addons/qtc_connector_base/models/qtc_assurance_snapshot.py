@@ -1,4 +1,7 @@
+from datetime import timedelta
+
 from odoo import api, fields, models
+from odoo.tools import SQL
 
 from ..lib import assurance
 
@@ -7,9 +10,10 @@ class QtcAssuranceSnapshot(models.Model):
     """A check's figures on one day: its history, graphed and pivoted.
 
     One row per check and day, rewritten by each measurement of the day, so
-    the history grows by one row a day whatever the cron's frequency. The
-    counted record ids are kept for ``SNAPSHOT_IDS_DAYS`` (drill-down), the
-    figures for ever.
+    the history grows by one row a day whatever the cron's frequency; the
+    latest row of each ISO week is flagged ``week_last``, the week's figure
+    in the weekly graph and pivot. The counted record ids are kept for
+    ``SNAPSHOT_IDS_DAYS`` (drill-down), the figures for ever.
     """
 
     _name = "qtc.assurance.snapshot"
@@ -31,11 +35,9 @@ class QtcAssuranceSnapshot(models.Model):
     company_id = fields.Many2one(related="check_id.company_id", store=True, index=True)
     date = fields.Date(required=True, readonly=True, index=True)
     computed_at = fields.Datetime(string="Measured at", readonly=True)
-    # A history is read per check and period: the highest of the period's
-    # daily figures (a sum over days would count the same leak again).
-    count = fields.Integer(string="Items", readonly=True, aggregator="max")
+    count = fields.Integer(string="Items", readonly=True, aggregator="sum")
     amount = fields.Monetary(
-        readonly=True, currency_field="currency_id", aggregator="max"
+        readonly=True, currency_field="currency_id", aggregator="sum"
     )
     currency_id = fields.Many2one("res.currency", readonly=True)
     oldest_hours = fields.Float(
@@ -56,6 +58,13 @@ class QtcAssuranceSnapshot(models.Model):
     )
     res_model = fields.Char(string="Records of", readonly=True)
     res_ids = fields.Json(string="Record ids", readonly=True)
+    week_last = fields.Boolean(
+        string="End of week",
+        readonly=True,
+        index=True,
+        help="The week's latest snapshot of the check: its figures stand for the "
+        "week (adding up a week's days would count the same leak again).",
+    )
 
     _sql_constraints = [
         (
@@ -78,8 +87,24 @@ class QtcAssuranceSnapshot(models.Model):
         }
         if existing:
             existing.write(values)
-            return existing
-        return self.create({**values, "check_id": check.id, "date": now.date()})
+        else:
+            existing = self.create({**values, "check_id": check.id, "date": now.date()})
+        monday = assurance.week_start(now)
+        self.flush_model()
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE qtc_assurance_snapshot SET week_last = (id = %s)
+                 WHERE check_id = %s AND date >= %s AND date < %s
+                """,
+                existing.id,
+                check.id,
+                monday,
+                monday + timedelta(days=7),
+            )
+        )
+        self.invalidate_model(["week_last"])
+        return existing
 
     def action_open_records(self):
         """The records this snapshot counted, while their ids are kept."""

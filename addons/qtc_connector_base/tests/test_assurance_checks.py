@@ -120,10 +120,20 @@ class TestAssuranceChecks(QtcCase):
         self.measure(timedelta(days=8))
         snapshots = self.check.snapshot_ids.sorted("date")
         self.assertEqual(snapshots.mapped("count"), [1, 4])
+        self.assertEqual(snapshots.mapped("week_last"), [True, True])
         self.assertEqual(len(self.check.trend_data), 8)
         self.assertEqual(self.check.trend_data[-1], 4)
         self.assertIn(1, self.check.trend_data[:-1])
         self.assertEqual(len(self.check.trend_text), 8)
+
+    def test_the_latest_snapshot_of_a_week_stands_for_the_week(self):
+        self.leak()
+        monday = datetime(2026, 3, 2, 9, 0)
+        for day in range(3):
+            self.check._qtc_assurance_compute(now=monday + timedelta(days=day))
+        weekly = self.check.snapshot_ids.filtered("week_last")
+        self.assertEqual(weekly.date, (monday + timedelta(days=2)).date())
+        self.assertEqual(len(self.check.snapshot_ids), 3)
 
     def test_old_snapshots_forget_their_ids_and_keep_their_figures(self):
         self.leak()
