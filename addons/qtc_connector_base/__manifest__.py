@@ -11,6 +11,7 @@
     "data": [
         "security/qtc_security.xml",
         "security/ir.model.access.csv",
+        "security/qtc_assurance_security.xml",
         "data/qtc_job_channel_data.xml",
         "data/ir_cron_data.xml",
         "views/qtc_backend_views.xml",
@@ -25,8 +26,19 @@
         "wizards/qtc_exception_ignore_views.xml",
         "wizards/qtc_exception_replay_views.xml",
         "views/qtc_menus.xml",
+        "data/qtc_assurance_cron_data.xml",
+        "views/qtc_assurance_check_views.xml",
+        "views/qtc_assurance_snapshot_views.xml",
+        "views/qtc_flow_sla_views.xml",
+        "views/qtc_flow_sla_snapshot_views.xml",
+        "views/qtc_reconciliation_run_views.xml",
+        "wizards/qtc_reconciliation_wizard_views.xml",
+        "views/qtc_assurance_menus.xml",
     ],
     "assets": {
+        "web.assets_backend": [
+            "qtc_connector_base/static/src/assurance_dashboard/*",
+        ],
         # Tours of the browser tests (loaded only when tests run).
         "web.assets_tests": ["qtc_connector_base/static/tests/tours/**/*"],
     },

@@ -33,6 +33,7 @@ EXCEPTION_CATEGORIES = [
     ("credit_note", "Correction needs a credit note"),
     ("rate", "Rate differs from the order"),
     ("reconciliation", "Reconciliation mismatch"),
+    ("assurance", "Revenue assurance threshold breached"),
     ("remote_rejected", "Remote system rejected the request"),
     ("configuration", "Configuration"),
     ("lock_date", "Accounting period locked"),

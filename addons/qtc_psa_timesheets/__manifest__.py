@@ -13,6 +13,7 @@
         "security/qtc_psa_security.xml",
         "data/qtc_value_map_data.xml",
         "data/ir_cron_data.xml",
+        "data/qtc_assurance_data.xml",
         "views/qtc_backend_views.xml",
         "views/qtc_psa_item_views.xml",
         "views/qtc_psa_unbilled_report_views.xml",

@@ -7,6 +7,8 @@ PSA_PROVIDERS = (PROVIDER_PUSH, PROVIDER_HARVEST)
 
 # Event types of stored work items: "work_item.<kind>".
 EVENT_TYPE_PREFIX = "work_item."
+# Event type of the approved items a push PSA reports for a reconciliation.
+EVENT_RECONCILIATION_TOTALS = "reconciliation.totals"
 
 # Value maps (admin-editable) and binding types (set from the exception queue's
 # "Link" action) that translate PSA references into Odoo records. A binding wins

@@ -10,6 +10,7 @@
     "external_dependencies": {"python": ["cryptography", "requests"]},
     "data": [
         "data/ir_cron_data.xml",
+        "data/qtc_assurance_data.xml",
         "views/qtc_backend_views.xml",
         "views/qtc_exception_views.xml",
     ],

@@ -10,6 +10,7 @@
     "external_dependencies": {"python": ["requests"]},
     "data": [
         "data/ir_cron_data.xml",
+        "data/qtc_assurance_data.xml",
         "data/qtc_job_channel_data.xml",
         "views/qtc_backend_views.xml",
         "views/account_move_views.xml",

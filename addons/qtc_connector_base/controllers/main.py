@@ -23,6 +23,7 @@ from ..lib.errors import QtcError
 from ..lib.secretbox import KeyConfigError
 from ..models.qtc_backend import InboundEvent
 from ..models.qtc_credential import secret_box
+from .assurance_metrics import assurance_metric_lines
 from .inbound import (
     UNAUTHORIZED,
     InboundRoute,
@@ -252,6 +253,9 @@ class QtcController(http.Controller):
                     when = fields.Datetime.from_string(row["last_success_at"])
                     stamp = when.replace(tzinfo=UTC).timestamp()
                     lines.append(f"{name}{{{labels}}} {stamp:.0f}")
+        # Revenue assurance gauges (names in assurance_metrics.py), read as
+        # superuser like the health figures above: the caller is a token.
+        lines.extend(assurance_metric_lines(request.env(su=True)))
         return request.make_response(
             "\n".join(lines) + "\n",
             headers=[("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],

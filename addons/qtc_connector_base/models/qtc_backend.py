@@ -499,11 +499,19 @@ class QtcBackend(models.Model):
         if not credential:
             if not required:
                 return None
+            label = next(
+                (
+                    field.string
+                    for field in self._fields.values()
+                    if getattr(field, "qtc_secret", None) == key
+                ),
+                key,
+            )
             raise BusinessError(
                 _(
                     "Backend %(name)s has no %(key)s configured.",
                     name=self.name,
-                    key=key,
+                    key=label,
                 ),
                 category="configuration",
                 suggested_action=_("Enter it on the backend form (QTC Manager)."),

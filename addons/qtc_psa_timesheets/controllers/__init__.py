@@ -1,1 +1,1 @@
-from . import billing_status, main
+from . import billing_status, main, reconciliation_totals

@@ -584,6 +584,8 @@ class QtcBackend(models.Model):
     def _qtc_handle_event(self, event):
         if self.provider not in const.PSA_PROVIDERS:
             return super()._qtc_handle_event(event)
+        if event.event_type == const.EVENT_RECONCILIATION_TOTALS:
+            return self.env["qtc.reconciliation.run"]._psa_run_from_totals(self, event)
         if not (event.event_type or "").startswith(const.EVENT_TYPE_PREFIX):
             return "ignored"
         item = self._psa_parse_event(event)

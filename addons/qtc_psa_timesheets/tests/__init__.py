@@ -1,6 +1,7 @@
 # Odoo tests of this addon are imported here; plain-module tests live in unit/.
 from . import (
     test_apply,
+    test_assurance,
     test_batch,
     test_billing_status,
     test_billing_writeback,
@@ -8,4 +9,5 @@ from . import (
     test_psa_access,
     test_psa_trace,
     test_push_api,
+    test_reconciliation_totals,
 )

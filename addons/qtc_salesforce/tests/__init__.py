@@ -1,5 +1,6 @@
 # Odoo tests of this addon are imported here; plain-module tests live in unit/.
 from . import (
+    test_assurance,
     test_connection,
     test_opportunity,
     test_outbound_message,

@@ -1679,86 +1679,19 @@ class QtcBackend(models.Model):
                 identity_key=f"stripe:reconcile:{backend.id}:{day}",
             )
 
-    def _stripe_reconcile_day(self, day):
+    def _stripe_reconcile_day(self, day):  # job function
         """Compare one UTC day of Stripe balance transactions with Odoo: every
-        charge, refund and payout must be recorded. Each mismatch opens one
-        ``reconciliation`` exception.
+        charge, refund and payout must be recorded, and every payment Odoo
+        recorded from a charge must be in Stripe. A revenue assurance
+        reconciliation (``qtc.reconciliation.run``, see
+        ``models/qtc_reconciliation_run.py``): each difference opens one
+        ``reconciliation`` exception, resolved once a later run agrees.
 
         :param day: ISO date (``YYYY-MM-DD``)
         :returns: a summary
         """
         self.ensure_one()
-        start = datetime.fromisoformat(day).replace(tzinfo=UTC)
-        params = {
-            "created[gte]": int(start.timestamp()),
-            "created[lt]": int((start + timedelta(days=1)).timestamp()),
-            "limit": const.LIST_PAGE_SIZE,
-        }
-        checked = mismatches = 0
-        while True:
-            page = self._stripe_api("GET", "/v1/balance_transactions", params=params)
-            rows = page.get("data") or []
-            for txn in rows:
-                checked += 1
-                problem = self._stripe_reconcile_problem(txn)
-                if problem:
-                    mismatches += 1
-                    self._stripe_open_exception(
-                        BusinessError(
-                            problem,
-                            category="reconciliation",
-                            problems=[problem],
-                            external_ref=("balance_transaction", txn.get("id")),
-                        )
-                    )
-            if not page.get("has_more") or not rows:
-                break
-            params = {**params, "starting_after": rows[-1]["id"]}
-        return _(
-            "%(checked)s balance transactions checked, %(mismatches)s mismatches.",
-            checked=checked,
-            mismatches=mismatches,
+        run = self.env["qtc.reconciliation.run"]._stripe_run_day(
+            self, fields.Date.to_date(day)
         )
-
-    def _stripe_reconcile_problem(self, txn):
-        """What is wrong about one balance transaction, or ``None``."""
-        kind = txn.get("type")
-        source = txn.get("source")
-        source_id = source.get("id") if isinstance(source, dict) else source
-        binding_type = {
-            "charge": const.BINDING_CHARGE,
-            "payment": const.BINDING_CHARGE,
-            "refund": const.BINDING_REFUND,
-            "payout": const.BINDING_PAYOUT,
-        }.get(kind)
-        if not binding_type or not source_id:
-            return None
-        record = self._stripe_bound(binding_type, source_id)
-        if kind == "refund" and not record:
-            # A refund booked from a cumulative total has no refund id bound.
-            return None
-        if not record:
-            return _(
-                "Stripe %(kind)s %(stripe_id)s (%(txn)s) is not recorded in Odoo.",
-                kind=kind,
-                stripe_id=source_id,
-                txn=txn.get("id"),
-            )
-        if record._name != "account.payment" or not isinstance(txn.get("amount"), int):
-            return None
-        currency = money.normalize_currency(txn.get("currency") or "")
-        if currency != record.currency_id.name:
-            return None  # converted by Stripe: amounts differ by design
-        stripe_amount = abs(money.to_major(txn["amount"], currency))
-        if stripe_amount != _to_decimal(record.amount, record.currency_id):
-            return _(
-                "Stripe %(kind)s %(stripe_id)s is %(amount)s %(currency)s but "
-                "%(payment)s is %(odoo)s.",
-                kind=kind,
-                stripe_id=source_id,
-                amount=stripe_amount,
-                currency=currency,
-                payment=record.name,
-                odoo=record.amount,
-            )
-        return None
+        return run.summary

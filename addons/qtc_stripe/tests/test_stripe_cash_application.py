@@ -667,7 +667,8 @@ class TestStripeCashApplication(StripeCase):
     def test_connection_test_without_key(self):
         with self.assertRaises(Exception) as caught:
             self.backend._qtc_test_connection()
-        self.assertIn("stripe_api_key", str(caught.exception))
+        # Named as the form labels it, not by its storage key.
+        self.assertIn("Stripe secret key", str(caught.exception))
 
     @responses.activate
     def test_payment_link_creates_customer_and_checkout_session(self):

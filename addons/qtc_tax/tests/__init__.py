@@ -1,6 +1,7 @@
 # Odoo tests of this addon are imported here; plain-module tests live in unit/.
 from . import (
     test_address_validation,
+    test_assurance,
     test_avatax_flow,
     test_batch_currency,
     test_engine_taxes,

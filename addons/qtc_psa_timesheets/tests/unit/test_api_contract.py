@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from qtc_psa_timesheets.lib import reconciliation
 from qtc_psa_timesheets.lib import work_item as wi
 
 API = Path(__file__).resolve().parent.parent.parent / "static" / "api"
@@ -199,8 +200,31 @@ def test_samples_agree_with_the_schema(schema):
 
 def test_openapi_version_and_operation(openapi):
     assert openapi["openapi"].startswith("3.1")
-    assert list(openapi["paths"]) == [PATH, "/qtc/psa/{backend_id}/billing_status"]
+    assert list(openapi["paths"]) == [
+        PATH,
+        "/qtc/psa/{backend_id}/billing_status",
+        "/qtc/psa/{backend_id}/reconciliation_totals",
+    ]
     assert list(openapi["paths"][PATH]) == ["post"]
+
+
+def test_openapi_reconciliation_totals_agree_with_the_parser(openapi):
+    schemas = openapi["components"]["schemas"]
+    body = schemas["ReconciliationTotals"]
+    assert body["required"] == ["period", "items"]
+    assert body["properties"]["items"]["maxItems"] == reconciliation.MAX_TOTALS_ITEMS
+    item = schemas["ReconciliationItem"]
+    assert tuple(item["properties"]["kind"]["enum"]) == reconciliation.KINDS
+    assert item["required"] == ["external_id", "kind", "date"]
+    assert set(body["properties"]["totals"]["properties"]) == {
+        "time_hours",
+        "expense_amount",
+    }
+    example = openapi["paths"]["/qtc/psa/{backend_id}/reconciliation_totals"]["post"][
+        "requestBody"
+    ]["content"]["application/json"]["example"]
+    parsed = reconciliation.parse_totals(example)
+    assert len(parsed.facts) == len(example["items"])
 
 
 def test_openapi_parameters(openapi):
