@@ -29,7 +29,6 @@ from .. import const
 from ..lib import reconciliation as psa_reconciliation
 from .main import read_signed_json
 
-
 TOTALS_ROUTE = InboundRoute(
     const.PROVIDER_PUSH,
     too_large="body exceeds the size limit; send a shorter period",
