@@ -6,9 +6,9 @@ Same steps and answers as the push API (``read_signed_json``): the base's
 inbound checks (route cap before anything is read, sender networks, form bodies
 refused), check the backend, authenticate the raw body with the backend's
 webhook secret (one 401 for every unauthenticated request, unknown backend
-included), the backend's own cap, parse. The valid body is stored as one event (the same body twice is a
-duplicate, acknowledged and ignored) whose job queues the reconciliation;
-nothing is compared inside the request. The contract is in
+included), the backend's own cap, parse. The valid body is stored as one
+event (the same body twice is a duplicate, acknowledged and ignored) whose job
+queues the reconciliation; nothing is compared inside the request. The contract is in
 ``static/api/openapi.yaml``.
 """
 
