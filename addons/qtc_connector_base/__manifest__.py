@@ -2,7 +2,7 @@
     "name": "QTC Connector Base",
     "summary": "Backends, encrypted credentials, job queue, event log, bindings, "
     "value maps, webhooks, HTTP client, exception queue and health for the QTC suite",
-    "version": "18.0.1.1.0",
+    "version": "18.0.1.2.0",
     "category": "Connector",
     "author": "QTC",
     "license": "LGPL-3",
@@ -10,6 +10,7 @@
     "external_dependencies": {"python": ["cryptography", "requests"]},
     "data": [
         "security/qtc_security.xml",
+        "security/qtc_service_security.xml",
         "security/ir.model.access.csv",
         "data/qtc_job_channel_data.xml",
         "data/ir_cron_data.xml",

@@ -10,6 +10,7 @@
     "external_dependencies": {"python": ["requests"]},
     "data": [
         "security/ir.model.access.csv",
+        "security/qtc_service_security.xml",
         "data/qtc_value_map_data.xml",
         "data/ir_cron_data.xml",
         "views/qtc_backend_views.xml",

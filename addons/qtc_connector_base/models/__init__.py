@@ -6,6 +6,7 @@ from . import (
     qtc_event,
     qtc_exception,
     qtc_job,
+    qtc_job_audit,
     qtc_job_channel,
     qtc_job_progress,
     qtc_trace,
@@ -13,4 +14,5 @@ from . import (
     qtc_trace_step,
     qtc_value_map,
     qtc_value_map_line,
+    res_company,
 )

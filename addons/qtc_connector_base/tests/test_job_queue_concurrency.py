@@ -16,6 +16,8 @@ from odoo.modules.registry import DummyRLock, Registry
 from odoo.tests import TransactionCase, tagged
 from odoo.tools import mute_logger
 
+from ..lib.job_function import job_function
+
 LEDGER = "qtc_test_ledger"
 
 
@@ -46,7 +48,9 @@ class TestJobQueueConcurrency(TransactionCase):
                 cr.execute("SELECT pg_terminate_backend(pg_backend_pid())")
             return tag
 
-        cls.JobClass._qtc_test_ledger = ledger_write
+        # A job function, run as an ordinary active user (never the superuser).
+        cls.JobClass._qtc_test_ledger = job_function(ledger_write)
+        cls.runner_id = cls.env.ref("base.user_admin").id
         cls.addClassCleanup(delattr, cls.JobClass, "_qtc_test_ledger")
 
     def setUp(self):
@@ -81,6 +85,7 @@ class TestJobQueueConcurrency(TransactionCase):
                     [f"job-{n}"],
                     kwargs,
                     name=f"concurrency-test {n}",
+                    user=self.runner_id,
                 )
                 for n in range(count)
             ]
@@ -127,6 +132,7 @@ class TestJobQueueConcurrency(TransactionCase):
                 "_qtc_test_ledger",
                 ["ghost"],
                 name="concurrency-test ghost",
+                user=self.runner_id,
             )
             job_id = job.id
             cr.rollback()
@@ -151,6 +157,7 @@ class TestJobQueueConcurrency(TransactionCase):
                         "_qtc_test_ledger",
                         ["same"],
                         name="concurrency-test same",
+                        user=self.runner_id,
                         identity_key="concurrency-same",
                     )
                     .id
@@ -168,6 +175,7 @@ class TestJobQueueConcurrency(TransactionCase):
                                 "_qtc_test_ledger",
                                 ["same"],
                                 name="concurrency-test same",
+                                user=self.runner_id,
                                 identity_key="concurrency-same",
                             )
                             .id

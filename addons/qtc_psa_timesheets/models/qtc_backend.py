@@ -7,6 +7,7 @@ from urllib.parse import urlencode, urlsplit
 from odoo import _, api, fields, models
 from odoo.addons.qtc_connector_base.exceptions import BusinessError
 from odoo.addons.qtc_connector_base.lib import signature
+from odoo.addons.qtc_connector_base.lib.job_function import job_function
 from odoo.addons.qtc_connector_base.models.qtc_backend import InboundEvent
 from odoo.exceptions import ValidationError
 from odoo.tools import split_every
@@ -201,6 +202,7 @@ class QtcBackend(models.Model):
             name=_("Harvest sync of %s", self.name),
             backend=self,
             identity_key=f"harvest:sync:{self.id}",
+            user=self._qtc_technical_user(),
         )
 
     @api.model
@@ -244,6 +246,7 @@ class QtcBackend(models.Model):
             users.extend(page.data.get("users") or [])
         return harvest.user_email_map(users)
 
+    @job_function
     def _harvest_sync(self):
         """Job: read time entries and expenses updated since the watermark,
         store them as work-item events (the push API's path) and advance the
@@ -389,6 +392,7 @@ class QtcBackend(models.Model):
             "psa_billing_secret", required=False
         ) or self._qtc_get_secret("webhook_secret")
 
+    @job_function
     def _psa_send_billing(self, body, idempotency_key):
         """Job: POST one invoice's billing write-back to the callback URL,
         signed with the base HMAC scheme.

@@ -26,6 +26,7 @@ from odoo.addons.qtc_connector_base.exceptions import (
     RetryableError,
 )
 from odoo.addons.qtc_connector_base.lib import signature
+from odoo.addons.qtc_connector_base.lib.job_function import job_function
 from odoo.addons.qtc_connector_base.models.qtc_backend import (
     MANAGER_GROUP,
     InboundEvent,
@@ -675,6 +676,45 @@ class QtcBackend(models.Model):
                 return "ignored"
         return handler(record)
 
+    def _qtc_replay_payload(self, event):
+        """A replay of a record a sweep stored reads it again from Salesforce
+        (as the sweep's query does) and applies that version, never a stored
+        payload a person may have edited. A notification needs nothing more:
+        its handler always reads the record from Salesforce.
+
+        :returns: the record as Salesforce has it now (JSON text), or ``None``
+        :raises BusinessError: the record is gone or no longer matches the
+            backend's filters (nothing is applied)
+        """
+        if self.provider != const.PROVIDER:
+            return super()._qtc_replay_payload(event)
+        self.ensure_one()
+        sobject_type, _sep, channel = (event.event_type or "").partition(".")
+        if channel != const.CHANNEL_SYNC or sobject_type not in (
+            "Account",
+            "Contact",
+            "Opportunity",
+        ):
+            return None
+        try:
+            stored = json.loads(event.payload or "")
+        except ValueError:
+            stored = None
+        record_id = stored.get("Id") if isinstance(stored, dict) else None
+        record = self._salesforce_fetch_record(sobject_type, record_id)
+        if record is None:
+            raise BusinessError(
+                _(
+                    "Salesforce %(type)s %(id)s is gone or no longer matches this "
+                    "backend's filters: nothing was replayed.",
+                    type=sobject_type,
+                    id=record_id,
+                ),
+                category="data",
+                suggested_action=_("Ignore the exception if that is expected."),
+            )
+        return json.dumps(record, sort_keys=True)
+
     # ================================================================ sweep
 
     @api.model
@@ -711,6 +751,9 @@ class QtcBackend(models.Model):
             name=_("Salesforce sweep: %s", const.SYNC_OBJECTS[0]),
             backend=self,
             identity_key=f"salesforce:sweep:{self.id}",
+            # The sweep applies the sender's records: the technical user runs
+            # it, whoever pressed Sync now.
+            user=self._qtc_technical_user(),
         )
 
     def _salesforce_delta_query(self, sobject, watermark):
@@ -734,6 +777,7 @@ class QtcBackend(models.Model):
             extra_fields=tuple(extra),
         )
 
+    @job_function
     def _salesforce_sync_page(self, sobject, next_url, started_at):
         """Job: read one page of ``sobject``'s delta query and store its records.
 
@@ -804,6 +848,7 @@ class QtcBackend(models.Model):
                 name=_("Salesforce sweep: %s", sobject),
                 backend=self,
                 identity_key=f"salesforce:sync:{self.id}:{sobject}:{next_url or '-'}",
+                user=self._qtc_technical_user(),
             )
         )
 
@@ -1590,6 +1635,7 @@ class QtcBackend(models.Model):
 
     # ============================================================ write-back
 
+    @job_function
     def _salesforce_writeback_flush(self):
         """Job: write order and invoice status of every pending opportunity.
 
@@ -1658,6 +1704,7 @@ class QtcBackend(models.Model):
                 eta=fields.Datetime.now()
                 + timedelta(seconds=const.WRITEBACK_RETRY_SECONDS),
                 identity_key=f"salesforce:writeback:{self.id}",
+                user=self._qtc_technical_user(),
             )
         return (
             f"{written} record(s) written, {retry} to retry, {len(failed)} refused, "
@@ -1759,6 +1806,9 @@ class QtcBackend(models.Model):
                 backend=self,
                 priority=const.WRITEBACK_PRIORITY,
                 identity_key=f"salesforce:writeback:{self.id}",
+                # A follow-up of whoever confirmed, invoiced or reconciled:
+                # the system's work, run by the technical user.
+                user=self._qtc_technical_user(),
             )
         )
 

@@ -2,6 +2,7 @@ import json
 
 from odoo import _, api, fields, models
 from odoo.addons.qtc_connector_base.exceptions import BusinessError
+from odoo.addons.qtc_connector_base.lib.job_function import job_function
 from odoo.addons.qtc_tax.lib import cache
 from odoo.addons.qtc_tax.lib.engine import TaxEngineRejected, TaxEngineUnavailable
 from odoo.exceptions import UserError
@@ -310,6 +311,7 @@ class SaleOrder(models.Model):
             ),
         )
 
+    @job_function
     def _tax_job_quote(self):
         """Job: quote an order the engine could not quote before."""
         self.ensure_one()
