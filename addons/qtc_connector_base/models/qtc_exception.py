@@ -105,8 +105,26 @@ class QtcException(models.Model):
         """Open (or reopen) the exception of a job that stopped.
 
         One exception per job: a job that fails again after a retry reopens it
-        and counts the occurrence instead of piling up duplicates.
+        and counts the occurrence instead of piling up duplicates. A job
+        stopped by missing access rights says whose rights were missing.
         """
+        if isinstance(error, AccessError):
+            user = job.user_id
+            error = BusinessError(
+                _(
+                    "%(user)s may not do what this job does: %(reason)s",
+                    user=user.name,
+                    reason=str(error).splitlines()[0],
+                ),
+                category="access",
+                problems=[str(error).splitlines()[0]],
+                suggested_action=_(
+                    "The job runs with the rights of %(user)s: give that user the "
+                    "rights it needs (for a technical user, the connector's "
+                    "service group), or have someone who has them replay it.",
+                    user=user.name,
+                ),
+            )
         return self._qtc_open(
             error,
             backend=job.backend_id,

@@ -438,6 +438,8 @@ class QtcJob(models.Model):
             },
         )
         row = self.env.cr.fetchone()
+        if event:
+            event.invalidate_recordset(["job_ids"])
         if row is None:
             return self.search(
                 [("identity_key", "=", identity_key), ("state", "=", "pending")],

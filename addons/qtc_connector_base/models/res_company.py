@@ -53,7 +53,10 @@ class ResCompany(models.Model):
             .with_context(no_reset_password=True, mail_create_nosubscribe=True)
         )
         for company_sudo in self.sudo():
-            if company_sudo.qtc_service_user_id:
+            existing = company_sudo.qtc_service_user_id
+            if existing:
+                if not existing.email:
+                    existing.email = company_sudo._qtc_service_email()
                 continue
             login = f"qtc-service-{company_sudo.id}"
             user_sudo = users_sudo.with_context(active_test=False).search(
@@ -66,8 +69,14 @@ class ResCompany(models.Model):
                     "company_ids": [Command.set(company_sudo.ids)],
                     "groups_id": [Command.set(group.ids)],
                     "notification_type": "inbox",
-                    # Its chatter notes are mailed from the company's address.
-                    "email": company_sudo.email or False,
+                    "email": company_sudo._qtc_service_email(),
                 }
             )
             company_sudo.qtc_service_user_id = user_sudo
+
+    def _qtc_service_email(self):
+        """The service user's address: its chatter notes (on invoices, orders)
+        need an author address; the company's, else a local one that reaches
+        no one."""
+        self.ensure_one()
+        return self.email or f"qtc-service-{self.id}@localhost"

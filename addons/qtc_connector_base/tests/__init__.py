@@ -5,6 +5,9 @@ from . import (
     test_health,
     test_job_queue,
     test_job_queue_concurrency,
+    test_job_security,
+    test_queue_attacks,
+    test_replay_security,
     test_trace,
     test_webhook,
 )

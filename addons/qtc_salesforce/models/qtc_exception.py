@@ -31,7 +31,7 @@ class QtcException(models.Model):
 
         Applied as the event's job would be: by the backend's technical user,
         or, when a person edited the stored record, by the caller with the
-        caller's own rights.
+        caller's own rights and from the record read again from Salesforce.
 
         :raises AccessError: not a QTC User, or another company's exception
         """
@@ -42,10 +42,12 @@ class QtcException(models.Model):
                     _("Exception %s is not a Salesforce change order.", exception.name)
                 )
             event = exception.event_id
-            if (event.event_type or "").partition(".")[0] != "Opportunity":
+            sobject_type, _sep, channel = (event.event_type or "").partition(".")
+            if sobject_type != "Opportunity":
                 raise UserError(_("Only opportunity changes add order lines."))
             backend = exception.backend_id
-            if event.payload_origin != "edited":
+            edited = event.payload_origin == "edited"
+            if not edited:
                 technical = backend._qtc_technical_user()
                 if not technical:
                     raise UserError(
@@ -57,9 +59,14 @@ class QtcException(models.Model):
                 qtc_event_id=event.id,
             )
             record = json.loads(event.payload or "{}")
-            record = backend._salesforce_fetch_record("Opportunity", record.get("Id"))
-            if record is None:
-                raise UserError(_("The opportunity is no longer in Salesforce."))
+            if channel == const.CHANNEL_NOTIFICATION or edited:
+                # A notification carries only the Id; a record edited by hand
+                # is not Salesforce's word: read it from Salesforce.
+                record = backend._salesforce_fetch_record(
+                    "Opportunity", record.get("Id")
+                )
+                if record is None:
+                    raise UserError(_("The opportunity is no longer in Salesforce."))
             result = backend._salesforce_apply_opportunity(record, apply_added=True)
             exception.message_post(body=result)
             exception._qtc_close(
