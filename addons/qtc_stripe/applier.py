@@ -243,6 +243,8 @@ class StripeBatch:
             )
         self.env["qtc.job"].invalidate_model()
         self.env["qtc.event"].invalidate_model()
+        # Boundary (queue bookkeeping): each claimed job's failure is recorded
+        # as the runner records it (state, exception), whoever runs the lead.
         jobs = self.env["qtc.job"].sudo()
         for job, event_id in claimed:
             outcome = outcomes[event_id]
@@ -431,6 +433,8 @@ class StripeBatch:
         """``{external id: record}`` of this backend's bindings of that type
         (``False`` for a binding whose record is gone), in one query (plus one
         per bound model to check the records exist)."""
+        # Boundary (read): the backend's own bindings, read in one query for
+        # the whole batch (as _qtc_to_internal reads them one by one).
         bindings = (
             self.env["qtc.binding"]
             .sudo()

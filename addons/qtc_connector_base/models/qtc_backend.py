@@ -240,6 +240,8 @@ class QtcBackend(models.Model):
     def _compute_technical_user_id(self):
         for backend in self:
             user = backend.technical_user_id
+            # Boundary (read): a user's companies and a company's service user,
+            # to pick the default; nothing is written but this field.
             if not user or backend.company_id not in user.sudo().company_ids:
                 backend.technical_user_id = (
                     backend.company_id.sudo().qtc_service_user_id
@@ -248,6 +250,7 @@ class QtcBackend(models.Model):
     @api.constrains("technical_user_id", "company_id")
     def _check_technical_user_id(self):
         for backend in self:
+            # Boundary (read): the chosen user's groups and companies.
             user = backend.technical_user_id.sudo()
             if not user:
                 continue
@@ -796,6 +799,8 @@ class QtcBackend(models.Model):
         schedules and their follow-ups (an empty record when none is set: the
         jobs then fail saying so). Pass it as ``_qtc_enqueue(..., user=...)``."""
         self.ensure_one()
+        # Boundary (read): whoever queues system work (a salesperson, a
+        # webhook) may not read the backend's configuration.
         return self.sudo().technical_user_id
 
     def _qtc_replay_payload(self, event):

@@ -178,12 +178,12 @@ class QtcEvent(models.Model):
                     )
                 runner = user
             else:
-                runner = event.backend_id.sudo().technical_user_id
+                runner = event.backend_id._qtc_technical_user()
                 if not runner:
                     raise UserError(
                         _(
                             "Backend %s has no technical user to replay the event.",
-                            event.backend_id.sudo().name,
+                            event.backend_id.display_name,
                         )
                     )
             # Boundary (queue): the person may not read or write the queue
@@ -271,7 +271,7 @@ class QtcEvent(models.Model):
             body=_(
                 "Replay read the event again from %(backend)s; that version was "
                 "applied instead of the stored payload.",
-                backend=self.backend_id.sudo().name,
+                backend=self.backend_id.display_name,
             )
         )
 
@@ -301,7 +301,7 @@ class QtcEvent(models.Model):
         if replay:
             self._qtc_take_source_payload(backend._qtc_replay_payload(self))
         if self.payload_origin == "edited":
-            technical = backend.sudo().technical_user_id
+            technical = backend._qtc_technical_user()
             if self.env.su or self.env.user == technical:
                 # Defence in depth: an edited payload is never the system's word.
                 raise BusinessError(

@@ -65,6 +65,8 @@ class QtcException(models.Model):
 
     @api.model
     def _selection_models(self):
+        # Boundary (read): model names for the selection; ir.model is an
+        # administrator's model.
         return [(m.model, m.name) for m in self.env["ir.model"].sudo().search([])]
 
     @api.depends("severity")

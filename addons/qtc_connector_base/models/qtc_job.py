@@ -469,7 +469,7 @@ class QtcJob(models.Model):
         if self.env.uid != SUPERUSER_ID and not current._is_public():
             return current.id
         if backend:
-            return backend.sudo().technical_user_id.id or None
+            return backend._qtc_technical_user().id or None
         raise ValueError(
             "work queued by the system needs a backend (its technical user runs "
             "it) or a user to run as"
@@ -480,6 +480,8 @@ class QtcJob(models.Model):
     def _qtc_worker_cron_ids(self):
         """Ids of the active worker crons (cached per process; cleared when a
         scheduled action changes, see ir_cron.py)."""
+        # Boundary (read): which scheduled actions are workers, for whoever
+        # queues work.
         crons = (
             self.env["ir.cron"]
             .sudo()
@@ -687,6 +689,7 @@ class QtcJob(models.Model):
         for job in self:
             if job.model_name == "qtc.event":
                 event_ids.update(job.record_ids or [])
+        # Boundary (read): the events the jobs apply, whoever checks them.
         events = self.env["qtc.event"].sudo().browse(sorted(event_ids)).exists()
         return events.filtered(lambda event: event.payload_origin == "edited")
 
@@ -737,6 +740,7 @@ class QtcJob(models.Model):
         _last_recovery_check = now
         try:
             with self.env.registry.cursor() as cr:
+                # Boundary (queue runner): recovery is the queue's bookkeeping.
                 env = api.Environment(cr, SUPERUSER_ID, {})
                 return env["qtc.job"]._qtc_recover_stale()
         except psycopg2.Error:
@@ -919,6 +923,8 @@ class QtcJob(models.Model):
         :raises BusinessError: the job has no user, its user is archived or
             deleted, or may not work in the job's company
         """
+        # Boundary (read): who the job runs as, archived or not, and its
+        # backend's and company's names for the message.
         users = self.env["res.users"].sudo().with_context(active_test=False)
         user_id, backend_id = job["user_id"], None
         if not user_id:
@@ -1005,6 +1011,8 @@ class QtcJob(models.Model):
         """Write the outcome of a failed attempt in a fresh transaction, so the
         rollback of the job's work does not erase it."""
         with self.env.registry.cursor() as cr:
+            # Boundary (queue runner): the outcome of an attempt, written by
+            # the queue whatever the job's user may do.
             env = api.Environment(cr, SUPERUSER_ID, {})
             env["qtc.job"].browse(job_id)._qtc_apply_failure(exc, trace)
 
@@ -1057,6 +1065,7 @@ class QtcJob(models.Model):
             state,
         )
         if job.event_id:
+            # Boundary (queue bookkeeping): the event follows its job's state.
             job.event_id.sudo().write(
                 {
                     "state": {"pending": "received"}.get(state, state),
@@ -1154,6 +1163,7 @@ class QtcJob(models.Model):
                 )
                 if cr.fetchone()[0] != "started":
                     continue
+                # Boundary (queue runner): see _qtc_record_failure.
                 env = api.Environment(cr, SUPERUSER_ID, {})
                 job = env["qtc.job"].browse(job_id)
                 # A first death is the worker's misfortune: run again at once

@@ -327,6 +327,8 @@ class QtcBackend(models.Model):
         """Open one exception per Harvest record a person must look at (the
         same record failing again at the next sync counts an occurrence)."""
         self.ensure_one()
+        # Boundary (system): the exception queue is written by the system (the
+        # sync runs as the technical user, who only reads it).
         exceptions = self.env["qtc.exception"].sudo()
         existing = exceptions.search(
             [

@@ -733,6 +733,8 @@ class QtcBackend(models.Model):
         :returns: the ``qtc.job`` of the sweep (new or in flight)
         """
         self.ensure_one()
+        # Boundary (queue): a manager's Sync now or the cron looks for a sweep
+        # in flight and queues one; the sweep runs as the technical user.
         jobs = self.env["qtc.job"].sudo()
         running = jobs.search(
             [
@@ -838,6 +840,7 @@ class QtcBackend(models.Model):
         return f"{sobject}: {len(page.records)} records, {len(stored)} new"
 
     def _salesforce_enqueue_page(self, sobject, next_url, started_at):
+        # Boundary (queue): see _salesforce_enqueue_sweep.
         return (
             self.env["qtc.job"]
             .sudo()
@@ -1695,6 +1698,7 @@ class QtcBackend(models.Model):
         if failed:
             self._salesforce_open_writeback_exception(failed)
         if retry:
+            # Boundary (queue): see _salesforce_enqueue_writeback.
             self.env["qtc.job"].sudo()._qtc_enqueue(
                 self,
                 "_salesforce_writeback_flush",
@@ -1779,7 +1783,7 @@ class QtcBackend(models.Model):
     def _salesforce_open_writeback_exception(self, failures):
         """One exception for the refused records; the job goes on (the records
         Salesforce accepted stay written)."""
-        self.env["qtc.exception"].sudo()._qtc_open(
+        self.env["qtc.exception"]._qtc_open(
             BusinessError(
                 _("Salesforce refused %s write-back update(s)", len(failures)),
                 category="remote_rejected",
@@ -1796,6 +1800,9 @@ class QtcBackend(models.Model):
         """Queue (once) the write-back job of this backend. It runs once no
         event job is ready (``const.WRITEBACK_PRIORITY``)."""
         self.ensure_one()
+        # Boundary (queue): whoever confirms, invoices or reconciles (a
+        # salesperson, an accountant) may not read the queue; the job it
+        # queues runs as the technical user.
         return (
             self.env["qtc.job"]
             .sudo()

@@ -51,8 +51,11 @@ class QtcException(models.Model):
                 technical = backend._qtc_technical_user()
                 if not technical:
                     raise UserError(
-                        _("Backend %s has no technical user.", backend.sudo().name)
+                        _("Backend %s has no technical user.", backend.display_name)
                     )
+                # Boundary (as the sender's work): the lines come from
+                # Salesforce, so the technical user applies them, exactly as
+                # the event's Retry would; the caller only asked.
                 backend = backend.with_user(technical)
             backend = backend.with_context(
                 qtc_correlation_id=exception.correlation_id,

@@ -257,7 +257,7 @@ class QtcBackend(models.Model):
         job_id = context.get("qtc_job_id")
         if not job_id or context.get("qtc_stripe_batch"):
             return False
-        job = self.env["qtc.job"].sudo().browse(job_id)
+        job = self.env["qtc.job"].browse(job_id)
         return (
             job.method_name == "_qtc_process"
             and job.event_id == event
@@ -413,7 +413,7 @@ class QtcBackend(models.Model):
         ``max_backoff``, which would make the base retry at once.
         """
         job_id = self.env.context.get("qtc_job_id")
-        attempts = self.env["qtc.job"].sudo().browse(job_id).attempts if job_id else 1
+        attempts = self.env["qtc.job"].browse(job_id).attempts if job_id else 1
         delay = backoff.delay(
             max(attempts, 1), base=const.WAIT_BASE_SECONDS, cap=const.WAIT_MAX_SECONDS
         )
@@ -487,7 +487,7 @@ class QtcBackend(models.Model):
     def _stripe_open_exception(self, error):
         """Open an exception for finance without failing the job (the job's
         other work, such as a dispute flag, must still commit)."""
-        return self.env["qtc.exception"].sudo()._qtc_open(error, backend=self)
+        return self.env["qtc.exception"]._qtc_open(error, backend=self)
 
     def _stripe_transaction(self, payment_intent_id):
         """The transaction of Odoo's own payment_stripe holding this
@@ -1183,18 +1183,14 @@ class QtcBackend(models.Model):
             status=change.status,
         )
         invoice.message_post(body=outcome)
-        exceptions = (
-            self.env["qtc.exception"]
-            .sudo()
-            .search(
-                [
-                    ("backend_id", "=", self.id),
-                    ("category", "=", "dispute"),
-                    ("external_type", "=", const.BINDING_DISPUTE),
-                    ("external_id", "=", change.dispute_id),
-                    ("state", "=", "open"),
-                ]
-            )
+        exceptions = self.env["qtc.exception"].search(
+            [
+                ("backend_id", "=", self.id),
+                ("category", "=", "dispute"),
+                ("external_type", "=", const.BINDING_DISPUTE),
+                ("external_id", "=", change.dispute_id),
+                ("state", "=", "open"),
+            ]
         )
         exceptions._qtc_close("resolved", outcome)
         invoice.activity_ids.filtered(
