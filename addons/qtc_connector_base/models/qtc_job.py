@@ -370,8 +370,9 @@ class QtcJob(models.Model):
         :param channel: a ``qtc.job.channel`` record (capacity limit)
         :param user: who the job runs as (a ``res.users`` record or id; an
             empty record queues a job that fails for want of a user). Default:
-            the current user; for work queued by the system (the superuser, or
-            the public user of a webhook) the backend's technical user. Work
+            the current user; for work queued by the system (the superuser,
+            the public user of a webhook, a portal customer's action) the
+            backend's technical user. Work
             from a sender or a schedule passes
             ``user=backend._qtc_technical_user()``
         :returns: the ``qtc.job`` record (new or the existing pending one)
@@ -466,7 +467,9 @@ class QtcJob(models.Model):
         if user:
             return int(user)
         current = self.env.user
-        if self.env.uid != SUPERUSER_ID and not current._is_public():
+        # A person's own work runs as them; the superuser's, a webhook's (the
+        # public user) or a portal customer's is the system's.
+        if self.env.uid != SUPERUSER_ID and not current.sudo().share:
             return current.id
         if backend:
             return backend._qtc_technical_user().id or None

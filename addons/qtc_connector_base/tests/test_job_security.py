@@ -298,6 +298,15 @@ class TestRunAs(JobSecurityCase):
         self.run_jobs()
         self.assertEqual(self.seen[0][:2], (self.service.id, False))
 
+    def test_a_portal_customers_action_queues_work_for_the_technical_user(self):
+        portal = new_test_user(self.env, "qtc_sec_portal", groups="base.group_portal")
+        job = (
+            self.Job.with_user(portal)
+            .sudo()
+            ._qtc_enqueue(self.partner, "_qtc_test_seen", backend=self.backend)
+        )
+        self.assertEqual(job.user_id, self.service)
+
     def test_system_work_without_a_backend_or_user_is_refused(self):
         with self.assertRaisesRegex(ValueError, "technical user"):
             self.Job._qtc_enqueue(self.partner, "_qtc_test_seen")
