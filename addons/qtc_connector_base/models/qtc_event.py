@@ -160,7 +160,7 @@ class QtcEvent(models.Model):
         of whoever asked for it.
 
         :raises UserError: an edited payload replayed by no person (the
-            superuser or the public user)
+            superuser, a public or portal user)
         :returns: the replay jobs
         """
         jobs = self.env["qtc.job"]
@@ -168,7 +168,7 @@ class QtcEvent(models.Model):
         user = self.env.user
         for event in self:
             if event.payload_origin == "edited":
-                if self.env.su or user._is_public() or user._is_superuser():
+                if self.env.su or user._is_superuser() or user.sudo().share:
                     raise UserError(
                         _(
                             "The payload of event %s was edited: a person replays "
