@@ -10,6 +10,7 @@
     "external_dependencies": {"python": ["cryptography", "requests"]},
     "data": [
         "security/qtc_security.xml",
+        "security/qtc_service_security.xml",
         "security/ir.model.access.csv",
         "security/qtc_assurance_security.xml",
         "data/qtc_job_channel_data.xml",

@@ -38,6 +38,7 @@ EXCEPTION_CATEGORIES = [
     ("configuration", "Configuration"),
     ("lock_date", "Accounting period locked"),
     ("dead_job", "Job failed repeatedly"),
+    ("access", "Missing access rights"),
 ]
 EXCEPTION_STATES = [
     ("open", "Open"),

@@ -11,6 +11,7 @@
     "data": [
         "security/ir.model.access.csv",
         "security/qtc_psa_security.xml",
+        "security/qtc_service_security.xml",
         "data/qtc_value_map_data.xml",
         "data/ir_cron_data.xml",
         "data/qtc_assurance_data.xml",

@@ -9,6 +9,7 @@
     "depends": ["qtc_connector_base", "sale_project"],
     "external_dependencies": {"python": ["cryptography", "requests"]},
     "data": [
+        "security/qtc_service_security.xml",
         "data/ir_cron_data.xml",
         "data/qtc_assurance_data.xml",
         "views/qtc_backend_views.xml",

@@ -9,6 +9,7 @@
     "depends": ["qtc_connector_base", "account"],
     "external_dependencies": {"python": ["requests"]},
     "data": [
+        "security/qtc_service_security.xml",
         "data/ir_cron_data.xml",
         "data/qtc_assurance_data.xml",
         "data/qtc_job_channel_data.xml",

@@ -7,7 +7,8 @@ of a payment event, run by a worker, takes other ready jobs of the same
 backend with it (:meth:`StripeBatch.run`) and applies their events together:
 
 1. **Claim.** Up to ``const.BATCH_SIZE - 1`` other pending, ready event jobs
-   of the backend are locked (``FOR UPDATE SKIP LOCKED``) and marked started
+   of the backend, run by the same user and first deliveries (no replay, no
+   edited payload), are locked (``FOR UPDATE SKIP LOCKED``) and marked started
    inside the job's own transaction. Nothing of this is visible before the
    commit: if the worker dies or the transaction rolls back, those jobs are
    simply pending again (at-least-once, exactly as for one job). Jobs another
@@ -89,6 +90,12 @@ _CANDIDATES_SQL = """
        AND (j.eta IS NULL OR j.eta <= %(now)s)
        AND j.depends_on_id IS NULL
        AND NOT COALESCE(j.cancel_requested, false)
+       -- Only work of the same user, as first delivered: a replay (which
+       -- reads the event again from Stripe) or an edited payload runs
+       -- alone, with its own user's rights.
+       AND j.user_id = %(user)s
+       AND COALESCE(j.kwargs, '{}'::jsonb) = '{}'::jsonb
+       AND e.payload_origin IS DISTINCT FROM 'edited'
        AND e.state = 'received'
        AND age(j.xmax) > age(xid(pg_snapshot_xmin(pg_current_snapshot())))
   ORDER BY j.priority, j.id
@@ -195,6 +202,7 @@ class StripeBatch:
             "event": event.id,
             "now": fields.Datetime.now(),
             "limit": const.BATCH_SIZE - 1,
+            "user": self.env.uid,  # the lead job's user
         }
         try:
             with cr.savepoint(flush=False):
@@ -277,6 +285,8 @@ class StripeBatch:
             )
         self.env["qtc.job"].invalidate_model()
         self.env["qtc.event"].invalidate_model()
+        # Boundary (queue bookkeeping): each claimed job's failure is recorded
+        # as the runner records it (state, exception), whoever runs the lead.
         jobs = self.env["qtc.job"].sudo()
         for job, event_id in claimed:
             outcome = outcomes[event_id]
@@ -466,6 +476,8 @@ class StripeBatch:
         """``{external id: record}`` of this backend's bindings of that type
         (``False`` for a binding whose record is gone), in one query (plus one
         per bound model to check the records exist)."""
+        # Boundary (read): the backend's own bindings, read in one query for
+        # the whole batch (as _qtc_to_internal reads them one by one).
         bindings = (
             self.env["qtc.binding"]
             .sudo()

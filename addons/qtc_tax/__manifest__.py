@@ -11,6 +11,7 @@
     "data": [
         "security/ir.model.access.csv",
         "security/qtc_tax_security.xml",
+        "security/qtc_service_security.xml",
         "data/qtc_assurance_data.xml",
         "views/qtc_backend_views.xml",
         "views/qtc_tax_rate_views.xml",

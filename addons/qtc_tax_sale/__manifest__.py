@@ -6,7 +6,10 @@
     "author": "QTC",
     "license": "LGPL-3",
     "depends": ["qtc_tax", "sale"],
-    "data": ["views/sale_order_views.xml"],
+    "data": [
+        "security/qtc_service_security.xml",
+        "views/sale_order_views.xml",
+    ],
     "auto_install": True,
     "installable": True,
 }

@@ -288,7 +288,10 @@ def enqueue_noops(db, count):
                                  max_backoff, company_id, user_id, create_date,
                                  write_date)
             SELECT 'bench noop', 'pending', 'qtc.job', '_qtc_bench_noop', '[]',
-                   '[]', '{}', 10, 0, 5, 3600, 1, 1, now() at time zone 'utc',
+                   '[]', '{}', 10, 0, 5, 3600, 1,
+                   (SELECT res_id FROM ir_model_data
+                     WHERE module = 'base' AND name = 'user_admin'),
+                   now() at time zone 'utc',
                    now() at time zone 'utc'
               FROM generate_series(1, %s)
             """,
@@ -361,7 +364,8 @@ for n in range({samples}):
     with registry.cursor() as cr:
         env = api.Environment(cr, SUPERUSER_ID, {{}})
         job = env["qtc.job"]._qtc_enqueue(env["qtc.job"], "_qtc_bench_noop",
-                                          kwargs={{"enqueued_at": time.time()}})
+                                          kwargs={{"enqueued_at": time.time()}},
+                                          user=env.ref("base.user_admin"))
         ids.append(job.id)
     time.sleep(0.5)
 time.sleep(3)

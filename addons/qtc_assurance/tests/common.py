@@ -25,6 +25,11 @@ class AssuranceCase(QtcTestMixin, AccountTestInvoicingCommon):
         # tax engine quoting every invoice) stay out of the way.
         env["qtc.backend"].search([]).write({"state": "disabled"})
         cls.backend = cls._qtc_make_backend(name="CRM of the tests")
+        # The provider-less test CRM binds its opportunities to orders, as a
+        # CRM connector declares it.
+        cls.declare_test_binding_models(
+            {**cls.TEST_BINDING_MODELS, "Opportunity": ("sale.order",)}
+        )
         cls.owner = new_test_user(
             env, "assurance_sale_owner", groups="qtc_connector_base.group_qtc_user"
         )

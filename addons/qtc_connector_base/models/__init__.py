@@ -17,6 +17,7 @@ from . import (
     qtc_flow_sla,
     qtc_flow_sla_snapshot,
     qtc_job,
+    qtc_job_audit,
     qtc_job_channel,
     qtc_job_progress,
     qtc_reconciliation_line,
@@ -26,4 +27,5 @@ from . import (
     qtc_trace_step,
     qtc_value_map,
     qtc_value_map_line,
+    res_company,
 )

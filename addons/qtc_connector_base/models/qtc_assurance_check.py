@@ -7,6 +7,7 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from ..lib import assurance
+from ..lib.job_function import job_function
 
 _logger = logging.getLogger(__name__)
 
@@ -170,9 +171,12 @@ class QtcAssuranceCheck(models.Model):
                 "_qtc_assurance_compute",
                 name=_("Revenue assurance: measure %s", company.name),
                 identity_key=f"qtc:assurance:checks:{company.id}",
+                # The system's measurement: the company's service user runs it.
+                user=company.sudo().qtc_service_user_id,
             )
 
-    def _qtc_assurance_compute(self, now=None):  # job function
+    @job_function
+    def _qtc_assurance_compute(self, now=None):
         """Measure every check of ``self`` and record the outcome: figures on
         the check, today's snapshot, the breach exception, the trend.
 

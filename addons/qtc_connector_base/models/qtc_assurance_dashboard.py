@@ -1,9 +1,8 @@
 from odoo import _, api, fields, models
 from odoo.tools.misc import format_amount, format_datetime
 
+from ..access import GROUP_USER, check_group
 from ..lib import assurance
-
-USER_GROUP = "qtc_connector_base.group_qtc_user"
 
 
 class QtcAssuranceDashboard(models.AbstractModel):
@@ -22,10 +21,7 @@ class QtcAssuranceDashboard(models.AbstractModel):
             each card a dict of display-ready values
         :raises AccessError: the caller is not a QTC user
         """
-        if not self.env.user.has_group(USER_GROUP):
-            raise self.env["ir.model.access"]._make_access_error(
-                "qtc.assurance.check", "read"
-            )
+        check_group(self.env, GROUP_USER, _("read the revenue assurance dashboard"))
         return {
             "checks": [self._qtc_check_card(c) for c in self._qtc_checks()],
             "slas": [self._qtc_sla_card(s) for s in self._qtc_slas()],

@@ -1,9 +1,7 @@
 from odoo import _, api, fields, models
 
+from ..access import GROUP_USER, check_action
 from ..lib import assurance
-
-USER_GROUP = "qtc_connector_base.group_qtc_user"
-MANAGER_GROUP = "qtc_connector_base.group_qtc_manager"
 
 
 class QtcAssuranceMixin(models.AbstractModel):
@@ -79,9 +77,7 @@ class QtcAssuranceMixin(models.AbstractModel):
         Public methods call it first: they are reachable through JSON-RPC by
         any logged-in user, whatever the views show.
         """
-        if not self.env.user.has_group(USER_GROUP):
-            raise self.env["ir.model.access"]._make_access_error(self._name, operation)
-        self.check_access(operation)
+        check_action(self, GROUP_USER, operation, _("work revenue assurance"))
 
     def _qtc_owner(self):
         """The user who gets the breach activity, or an empty recordset."""

@@ -31,13 +31,15 @@ from .qtc_credential import secret_box, server_option
 _logger = logging.getLogger(__name__)
 
 MANAGER_GROUP = GROUP_MANAGER
+SERVICE_GROUP = "qtc_connector_base.group_qtc_service"
 
 # What the webhook controller needs about a backend, cached per process so that
 # accepting an event costs no query for configuration (see _qtc_webhook_config).
 WebhookConfig = namedtuple(
     "WebhookConfig",
     "backend_id provider state company_id max_body_bytes tolerance secrets "
-    "previous_until channel_id max_attempts active sender_networks webhook_path",
+    "previous_until channel_id max_attempts active sender_networks webhook_path "
+    "technical_user_id",
 )
 # Sender networks that match no sender (an unreadable allow-list refuses all).
 NO_SENDER = (ipaddress.ip_network("255.255.255.255/32"),)
@@ -177,6 +179,21 @@ class QtcBackend(models.Model):
     job_channel_id = fields.Many2one(
         "qtc.job.channel", help="Channel of this backend's jobs (capacity limit)."
     )
+    technical_user_id = fields.Many2one(
+        "res.users",
+        string="Technical user",
+        compute="_compute_technical_user_id",
+        store=True,
+        readonly=False,
+        precompute=True,
+        ondelete="restrict",
+        tracking=True,
+        domain="[('share', '=', False), ('company_ids', 'in', company_id)]",
+        help="Runs the work that comes from the sender or the system: webhooks, "
+        "scheduled syncs and their follow-ups, with this user's rights only. "
+        "Default: the company's QTC service user, a member of QTC service "
+        "account with exactly the rights the installed connectors need.",
+    )
 
     # Health, computed on demand for the dashboard.
     job_pending_count = fields.Integer(compute="_compute_health")
@@ -261,6 +278,40 @@ class QtcBackend(models.Model):
                 parts.append(f"previous webhook secret valid until {until} UTC")
             backend.secrets_summary = " · ".join(parts)
 
+    @api.depends("company_id")
+    def _compute_technical_user_id(self):
+        for backend in self:
+            user = backend.technical_user_id
+            # Boundary (read): a user's companies and a company's service user,
+            # to pick the default; nothing is written but this field.
+            if not user or backend.company_id not in user.sudo().company_ids:
+                backend.technical_user_id = (
+                    backend.company_id.sudo().qtc_service_user_id
+                )
+
+    @api.constrains("technical_user_id", "company_id")
+    def _check_technical_user_id(self):
+        for backend in self:
+            # Boundary (read): the chosen user's groups and companies.
+            user = backend.technical_user_id.sudo()
+            if not user:
+                continue
+            if (
+                user._is_superuser()
+                or user.share
+                or not user._has_group(SERVICE_GROUP)
+                or backend.company_id not in user.company_ids
+            ):
+                raise ValidationError(
+                    _(
+                        "The technical user of %(backend)s must be a member of QTC "
+                        "service account allowed in company %(company)s (not the "
+                        "superuser, not a portal user).",
+                        backend=backend.name,
+                        company=backend.company_id.name,
+                    )
+                )
+
     @api.depends("provider")
     def _compute_webhook_url(self):
         base_url = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
@@ -315,6 +366,7 @@ class QtcBackend(models.Model):
             "secret_rotation_hours",
             "job_channel_id",
             "job_max_attempts",
+            "technical_user_id",
             "rate_limit_per_second",
             "timeout_seconds",
             "environment",
@@ -574,6 +626,7 @@ class QtcBackend(models.Model):
             backend.active,
             backend._qtc_sender_networks(),
             backend._qtc_webhook_path() or None,
+            backend.technical_user_id.id or None,
         )
 
     def _qtc_sender_networks(self):
@@ -686,13 +739,14 @@ class QtcBackend(models.Model):
             WITH new_events AS (
                 INSERT INTO qtc_event (
                     backend_id, company_id, provider, external_id, event_type,
-                    payload, headers, signature_verified, state, correlation_id,
-                    received_at, create_date, write_date, create_uid, write_uid
+                    payload, payload_origin, headers, signature_verified, state,
+                    correlation_id, received_at, create_date, write_date,
+                    create_uid, write_uid
                 )
                 SELECT %(backend)s, %(company)s, %(provider)s, e.external_id,
-                       e.event_type, e.payload, %(headers)s, %(verified)s,
-                       'received', e.correlation_id, %(now)s, %(now)s, %(now)s,
-                       %(uid)s, %(uid)s
+                       e.event_type, e.payload, 'received', %(headers)s,
+                       %(verified)s, 'received', e.correlation_id, %(now)s,
+                       %(now)s, %(now)s, %(uid)s, %(uid)s
                   FROM unnest(%(ext)s::varchar[], %(types)s::varchar[],
                               %(payloads)s::text[], %(corr)s::varchar[])
                        AS e(external_id, event_type, payload, correlation_id)
@@ -716,7 +770,7 @@ class QtcBackend(models.Model):
                        CASE WHEN %(batch)s THEN NULL ELSE min(ne.id) END,
                        %(company)s,
                        CASE WHEN %(batch)s THEN NULL ELSE min(ne.correlation_id) END,
-                       1, %(now)s, %(now)s, %(uid)s, %(uid)s,
+                       %(runner)s, %(now)s, %(now)s, %(uid)s, %(uid)s,
                        (%(lane_resources)s::text[])[l.lane + 1]
                   FROM new_events ne
                   JOIN unnest(%(corr)s::varchar[], %(lanes)s::int[])
@@ -751,6 +805,9 @@ class QtcBackend(models.Model):
                 "max_attempts": config.max_attempts,
                 "max_backoff": const.DEFAULT_MAX_BACKOFF,
                 "batch": bool(batch),
+                # The sender's work runs as the backend's technical user (a job
+                # without one fails saying so; it never runs as the superuser).
+                "runner": config.technical_user_id,
                 "crons": crons,
                 "lanes": lanes,
                 "lane_resources": lane_resources,
@@ -991,6 +1048,30 @@ class QtcBackend(models.Model):
         :returns: one list of resource names per event, in order
         """
         return [[] for _event in events]
+
+    def _qtc_technical_user(self):
+        """The user that runs this backend's work from its sender, its
+        schedules and their follow-ups (an empty record when none is set: the
+        jobs then fail saying so). Pass it as ``_qtc_enqueue(..., user=...)``."""
+        self.ensure_one()
+        # Boundary (read): whoever queues system work (a salesperson, a
+        # webhook) may not read the backend's configuration.
+        return self.sudo().technical_user_id
+
+    def _qtc_replay_payload(self, event):
+        """The event as its source has it now, read again for a replay, so a
+        person's replay never trusts a stored (possibly edited) payload where
+        the source can answer.
+
+        Default: ``None``, the stored payload is applied (with the rights of
+        the user the replay runs as: see ``qtc.event._qtc_replay``).
+
+        :param event: the ``qtc.event`` being replayed
+        :returns: the payload text to apply instead, or ``None``
+        :raises BusinessError: the source refuses the event (nothing applied)
+        :raises RetryableError: the source cannot answer now
+        """
+        self.ensure_one()
 
     def _qtc_webhook_answer(self, events, stored):
         """The 2xx answer once events are stored.

@@ -1,18 +1,29 @@
-from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo import SUPERUSER_ID, _, api, fields, models
+from odoo.exceptions import AccessError, UserError
 
 from .. import const
+from ..access import GROUP_USER, check_action
 from ..exceptions import default_suggested_action
 from ..lib.errors import BusinessError
+
+# What a finance user may change on an exception by hand: whose it is, and the
+# record to link it to. Everything else is what the system found, written by
+# the system (opened, reopened, closed by an action).
+USER_WRITABLE_FIELDS = frozenset({"user_id", "link_ref"})
 
 
 class QtcException(models.Model):
     """Work a person must finish: an event or job that stopped on a business
     error (missing data, unmapped value, unknown customer, unapplied cash...).
 
-    A finance user retries after fixing the cause, edits the payload and replays
-    it (with a dry run first), links the external record to an existing Odoo
-    record, or ignores it with a reason. Every action is written in the chatter.
+    A finance user retries after fixing the cause, links the external record
+    to an existing Odoo record, or ignores it with a reason; a QTC Manager may
+    also edit the payload and replay it (with a dry run first). Every action is
+    written in the chatter.
+
+    Exceptions are opened by the system only (``_qtc_open``): no group may
+    create one, and what one points at (job, event, backend, company, external
+    record) cannot be changed by hand.
     """
 
     _name = "qtc.exception"
@@ -55,6 +66,8 @@ class QtcException(models.Model):
 
     @api.model
     def _selection_models(self):
+        # Boundary (read): model names for the selection; ir.model is an
+        # administrator's model.
         return [(m.model, m.name) for m in self.env["ir.model"].sudo().search([])]
 
     @api.depends("severity")
@@ -69,6 +82,25 @@ class QtcException(models.Model):
             ok = record.res_model in self.env and record.res_id
             record.record_ref = f"{record.res_model},{record.res_id}" if ok else False
 
+    # ------------------------------------------------------------------- CRUD
+
+    def write(self, vals):
+        if not self.env.su:
+            refused = {
+                name
+                for name in vals
+                if name not in USER_WRITABLE_FIELDS
+                and not name.startswith(("message_", "activity_"))
+            }
+            if refused:
+                raise AccessError(
+                    _(
+                        "Exception fields %(fields)s are written by the system only.",
+                        fields=", ".join(sorted(refused)),
+                    )
+                )
+        return super().write(vals)
+
     # --------------------------------------------------------------- creation
 
     @api.model
@@ -76,8 +108,26 @@ class QtcException(models.Model):
         """Open (or reopen) the exception of a job that stopped.
 
         One exception per job: a job that fails again after a retry reopens it
-        and counts the occurrence instead of piling up duplicates.
+        and counts the occurrence instead of piling up duplicates. A job
+        stopped by missing access rights says whose rights were missing.
         """
+        if isinstance(error, AccessError):
+            user = job.user_id
+            error = BusinessError(
+                _(
+                    "%(user)s may not do what this job does: %(reason)s",
+                    user=user.name,
+                    reason=str(error).splitlines()[0],
+                ),
+                category="access",
+                problems=[str(error).splitlines()[0]],
+                suggested_action=_(
+                    "The job runs with the rights of %(user)s: give that user the "
+                    "rights it needs (for a technical user, the connector's "
+                    "service group), or have someone who has them replay it.",
+                    user=user.name,
+                ),
+            )
         return self._qtc_open(
             error,
             backend=job.backend_id,
@@ -104,6 +154,10 @@ class QtcException(models.Model):
             suggestion, records and external reference
         :returns: the ``qtc.exception`` (an existing one of the same job reopened)
         """
+        # Boundary (system): exceptions are opened by the system (OdooBot, who
+        # also signs the activity mail to the responsible), for whoever's work
+        # raised them (a job's user, a webhook); no group creates them.
+        exceptions_sudo = self.with_user(SUPERUSER_ID)
         business = error if isinstance(error, BusinessError) else None
         problems = business.problems if business else []
         details = "\n".join(f"- {p}" for p in problems) or (
@@ -132,12 +186,14 @@ class QtcException(models.Model):
         external = business.external_ref if business else None
         if external:
             values.update(external_type=external[0], external_id=external[1])
-        existing = self.search([("job_id", "=", job.id)], limit=1) if job else self
+        existing = exceptions_sudo.browse()
+        if job:
+            existing = exceptions_sudo.search([("job_id", "=", job.id)], limit=1)
         if not existing and backend and not values["event_id"]:
             # The same problem raised again by scheduled work (a sync whose
             # credentials are missing, say) reopens one exception instead of
             # adding one per run.
-            existing = self.search(
+            existing = exceptions_sudo.search(
                 [
                     ("backend_id", "=", backend.id),
                     ("state", "=", "open"),
@@ -151,8 +207,8 @@ class QtcException(models.Model):
             values["occurrences"] = existing.occurrences + 1
             existing.write(values)
             existing.message_post(body=_("Failed again: %s", values["name"]))
-            return existing
-        exception = self.create(values)
+            return existing.with_env(self.env)
+        exception = exceptions_sudo.create(values)
         responsible = backend.responsible_user_id if backend else None
         if responsible:
             exception.user_id = responsible
@@ -162,35 +218,75 @@ class QtcException(models.Model):
                 note=details,
                 user_id=responsible.id,
             )
-        return exception
+        return exception.with_env(self.env)
 
     # ---------------------------------------------------------------- actions
 
+    def _qtc_check_user_action(self, operation="write"):
+        """:raises AccessError: not a QTC User, or exceptions the user may not
+        ``operation`` (company rules)"""
+        check_action(self, GROUP_USER, operation, _("work the exception queue"))
+
     def _qtc_close(self, state, resolution):
-        self.write({"state": state, "resolution": resolution})
-        self.activity_ids.action_feedback(feedback=resolution)
+        """Close the exceptions (the calling action checked the user may)."""
+        # Boundary (system): the outcome of an action already checked, written
+        # on fields people cannot write by hand.
+        exceptions_sudo = self.sudo()
+        exceptions_sudo.write({"state": state, "resolution": resolution})
+        exceptions_sudo.activity_ids.action_feedback(feedback=resolution)
 
     def action_retry(self):
-        """Run the job again after the cause was fixed (map completed, data
-        corrected, remote system back)."""
+        """QTC User: run the work again after the cause was fixed (map
+        completed, data corrected, remote system back): the job is requeued as
+        the user it ran as, or the event replayed (as the backend's technical
+        user; as the caller when its payload was edited).
+
+        :raises AccessError: not a QTC User, or another company's exception
+        """
+        self._qtc_check_user_action()
         for exception in self:
-            exception._qtc_rerun()
-            exception._qtc_close("resolved", _("Retried by %s.", self.env.user.name))
+            done = exception._qtc_rerun()
+            exception._qtc_close(
+                "resolved",
+                _("Retried by %s.", self.env.user.name)
+                if done
+                else _(
+                    "Its job has run successfully since; nothing to retry (%s).",
+                    self.env.user.name,
+                ),
+            )
         return True
 
     def _qtc_rerun(self):
-        """Run the failed work again: its job, or, for one event of a batch (the
-        job applied the others and is done), a replay of that event."""
+        """Run the failed work again: a replay of its event (for one event of a
+        batch, whose job applied the others, or an event whose payload a person
+        edited), or a requeue of its job. A done job never runs again.
+
+        :returns: whether work was queued (``False``: the job is done already)
+        :raises UserError: nothing to retry
+        """
         self.ensure_one()
-        if self.event_id and (not self.job_id or self.job_id.event_id != self.event_id):
-            self.event_id.action_replay()
-        elif self.job_id:
-            self.job_id.action_requeue()
-        else:
-            raise UserError(_("Exception %s has no job or event to retry.", self.name))
+        event, job = self.event_id, self.job_id
+        note = _("Retry of exception %s", self.id)
+        if event and (
+            event.payload_origin == "edited" or not job or job.event_id != event
+        ):
+            event._qtc_replay()
+            return True
+        if job:
+            if job.state == "done":
+                return False
+            job._qtc_requeue(note=note)
+            return True
+        raise UserError(_("Exception %s has no job or event to retry.", self.name))
 
     def action_link(self):
-        """Bind the external record to the chosen Odoo record, then retry."""
+        """QTC User: bind the external record to the chosen Odoo record, then
+        retry.
+
+        :raises AccessError: not a QTC User, or another company's exception
+        """
+        self._qtc_check_user_action()
         for exception in self:
             if not exception.link_ref:
                 raise UserError(_("Choose the record to link to first."))
@@ -220,6 +316,8 @@ class QtcException(models.Model):
         return True
 
     def action_open_ignore_wizard(self):
+        """QTC User: the wizard to ignore these exceptions with a reason."""
+        self._qtc_check_user_action()
         return {
             "type": "ir.actions.act_window",
             "res_model": "qtc.exception.ignore",
@@ -229,7 +327,11 @@ class QtcException(models.Model):
         }
 
     def action_open_replay_wizard(self):
+        """QTC User: the wizard to dry-run a replay of the exception's event
+        (with the user's own rights) and, for a QTC Manager, to edit its
+        payload and replay it."""
         self.ensure_one()
+        self._qtc_check_user_action()
         if not self.event_id:
             raise UserError(_("Only an exception raised by an event can be replayed."))
         return {
@@ -244,5 +346,7 @@ class QtcException(models.Model):
         }
 
     def action_view_trace(self):
+        """QTC User: the timeline of the exception's flow."""
         self.ensure_one()
+        self._qtc_check_user_action("read")
         return self.env["qtc.trace"]._qtc_action_for_correlation(self.correlation_id)

@@ -5,6 +5,7 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from ..lib import assurance
+from ..lib.job_function import job_function
 
 DEFAULT_WEEKS = 8
 
@@ -147,9 +148,12 @@ class QtcFlowSla(models.Model):
                 "_qtc_sla_compute",
                 name=_("Service levels: measure %s", company.name),
                 identity_key=f"qtc:assurance:slas:{company.id}",
+                # The system's measurement: the company's service user runs it.
+                user=company.sudo().qtc_service_user_id,
             )
 
-    def _qtc_sla_compute(self, now=None):  # job function
+    @job_function
+    def _qtc_sla_compute(self, now=None):
         """Measure every SLA of ``self`` over its weeks: one snapshot per
         backend and week, the current week's figures, the breach.
 

@@ -22,8 +22,21 @@ How a job never runs twice:
 - Atomic completion: the job's work and its ``done`` state commit in one
   transaction. A worker killed before that commit leaves no effect behind; one
   killed after it leaves a done job. Either way the retry applies the work once.
-- Requeue refuses a started job; cancel of a started job only sets a flag the
-  runner checks before it commits, rolling the work back.
+- Requeue refuses a started job, and a done one (its work is committed: it
+  never runs again); cancel of a started job only sets a flag the runner checks
+  before it commits, rolling the work back.
+
+Who runs what (see ``readme/SECURITY.md``):
+
+- A job runs a *job function* only (``lib/job_function.py``): a method marked
+  in code. ``_qtc_enqueue`` refuses any other, and so does the runner.
+- What a job runs, on which records, with which arguments, as which user and
+  company, for which backend and event, is fixed when it is queued: no ORM or
+  RPC write changes it, and jobs are never created through the ORM.
+- A job runs as the user who queued it. Work queued by the system (webhooks,
+  crons, follow-ups) runs as its backend's technical user. A job whose user is
+  missing or archived fails; the runner never falls back to the superuser.
+- Requeue and cancel are QTC Manager actions, each written in an audit line.
 
 How two jobs never write the same records at once:
 
@@ -63,10 +76,12 @@ from odoo import SUPERUSER_ID, _, api, fields, models, tools
 from odoo.exceptions import AccessError, UserError, ValidationError
 
 from .. import const
+from ..access import GROUP_MANAGER, GROUP_USER, check_action
 from ..conflicts import conflicts_handled, describe, is_conflict
 from ..lib import backoff
 from ..lib import resources as resources_lib
 from ..lib.errors import BusinessError, ConfigError, RetryableError
+from ..lib.job_function import is_job_function
 from .cron_notifier import notify_cron_workers
 from .qtc_job_progress import RESET_SQL, UPSERT_SQL
 
@@ -82,6 +97,32 @@ TRANSIENT_ERRORS = (
     psycopg2.OperationalError,  # includes serialization failures, killed backends
 )
 BUSINESS_ERRORS = (BusinessError, ConfigError, UserError, ValidationError, AccessError)
+
+
+# What a job runs, on what, as whom and for what: fixed when it is queued, and
+# refused on every write, whoever writes.
+JOB_TARGET_FIELDS = frozenset(
+    {
+        "name",
+        "model_name",
+        "method_name",
+        "record_ids",
+        "args",
+        "kwargs",
+        "user_id",
+        "company_id",
+        "backend_id",
+        "event_id",
+        "identity_key",
+        "correlation_id",
+        "depends_on_id",
+    }
+)
+# What a QTC Manager may still tune on a stored job. Every other field (state,
+# attempts, eta, outcome) is the queue's bookkeeping, written by its own code.
+JOB_MANAGER_FIELDS = frozenset(
+    {"priority", "channel_id", "max_attempts", "max_backoff"}
+)
 
 # A worker cron is any scheduled action running this code on qtc.job: duplicate
 # "QTC: job worker 1" to add workers (each cron runs in one thread at a time).
@@ -209,7 +250,12 @@ class QtcJob(models.Model):
         "res.company", readonly=True, default=lambda self: self.env.company, index=True
     )
     user_id = fields.Many2one(
-        "res.users", readonly=True, default=lambda self: self.env.uid
+        "res.users",
+        string="Runs as",
+        readonly=True,
+        help="The user who queued the job, or the technical user of its backend "
+        "for work from a sender or the system. The job runs with this user's "
+        "rights, never anyone else's.",
     )
     correlation_id = fields.Char(readonly=True, index=True)
     resources = fields.Text(
@@ -233,10 +279,8 @@ class QtcJob(models.Model):
         readonly=True,
     )
     error_message = fields.Text(readonly=True)
-    # Stack traces name code paths and values: QTC Managers only.
-    error_trace = fields.Text(
-        readonly=True, groups="qtc_connector_base.group_qtc_manager"
-    )
+    # Tracebacks show code paths and data of any record the job touched.
+    error_trace = fields.Text(readonly=True, groups=GROUP_MANAGER)
     cancel_requested = fields.Boolean(readonly=True)
     progress_ids = fields.One2many(
         "qtc.job.progress", "job_id", string="Heartbeat and progress", readonly=True
@@ -246,6 +290,9 @@ class QtcJob(models.Model):
     progress = fields.Float(compute="_compute_progress")
     progress_message = fields.Char(compute="_compute_progress")
     exception_ids = fields.One2many("qtc.exception", "job_id", readonly=True)
+    audit_ids = fields.One2many(
+        "qtc.job.audit", "job_id", string="Requeued and cancelled", readonly=True
+    )
 
     def init(self):
         cr = self.env.cr
@@ -285,6 +332,61 @@ class QtcJob(models.Model):
             job.progress_message = row.message
             job.progress = 100.0 * row.done / row.total if row.total else 0.0
 
+    # ------------------------------------------------------------------- CRUD
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # Jobs are inserted by the queue's own code (_qtc_enqueue, the webhook
+        # store), never through the ORM: a created row could name any method,
+        # records and user.
+        raise AccessError(
+            _("Jobs are queued by the system; they cannot be created or copied.")
+        )
+
+    def write(self, vals):
+        """Refuse any change to what a job runs, on what and as whom (for
+        everyone, the superuser included); outside the queue's own code only
+        the fields a QTC Manager may tune are writable."""
+        target = JOB_TARGET_FIELDS.intersection(vals)
+        if target:
+            raise AccessError(
+                _(
+                    "What a job runs cannot be changed (%(fields)s).",
+                    fields=", ".join(sorted(target)),
+                )
+            )
+        if not self.env.su:
+            other = set(vals) - JOB_MANAGER_FIELDS
+            if other:
+                raise AccessError(
+                    _(
+                        "Job fields %(fields)s are written by the queue only; use "
+                        "Retry or Cancel.",
+                        fields=", ".join(sorted(other)),
+                    )
+                )
+            self._qtc_check_manager()
+        return super().write(vals)
+
+    def unlink(self):
+        if not self.env.su:
+            self._qtc_check_manager()
+            waiting = self.filtered(lambda job: job.state in ("pending", "started"))
+            if waiting:
+                raise UserError(
+                    _(
+                        "Job(s) %(names)s are queued or running: cancel them "
+                        "first (the cancel is recorded).",
+                        names=", ".join(waiting.mapped("name")),
+                    )
+                )
+        return super().unlink()
+
+    def _qtc_check_manager(self):
+        """:raises AccessError: the current user is not a QTC Manager, or may
+        not write these jobs (company rules)."""
+        check_action(self, GROUP_MANAGER, "write", _("requeue or cancel jobs"))
+
     # ---------------------------------------------------------------- enqueue
 
     @api.model
@@ -306,6 +408,7 @@ class QtcJob(models.Model):
         max_attempts=None,
         max_backoff=None,
         resources=None,
+        user=None,
     ):
         """Queue ``records.method_name(*args, **kwargs)`` to run in a worker.
 
@@ -313,6 +416,8 @@ class QtcJob(models.Model):
         right after that commit.
 
         :param records: a recordset (possibly empty: ``env["model"]``)
+        :param method_name: a job function of the records' model (a method
+            marked with ``lib.job_function.job_function``)
         :param identity_key: when a pending job already has this key, no new job
             is queued and that one is returned
         :param depends_on: a ``qtc.job`` that must be done first
@@ -321,16 +426,30 @@ class QtcJob(models.Model):
             ``lib/resources.py``): it never runs at the same time as another
             job sharing one. ``None``: what the event's backend declares for
             the event (``_qtc_event_resources``), else nothing
+        :param user: who the job runs as (a ``res.users`` record or id; an
+            empty record queues a job that fails for want of a user). Default:
+            the current user; for work queued by the system (the superuser,
+            the public user of a webhook, a portal customer's action) the
+            backend's technical user. Work
+            from a sender or a schedule passes
+            ``user=backend._qtc_technical_user()``
         :returns: the ``qtc.job`` record (new or the existing pending one)
+        :raises ValueError: not a job function, or system work without a
+            backend or user to run it
         """
         if not hasattr(records, method_name):
             raise ValueError(f"{records._name} has no method {method_name}")
-        self.env.flush_all()  # the raw INSERT below must see pending ORM writes
+        if not is_job_function(type(records), method_name):
+            raise ValueError(
+                f"{records._name}.{method_name} is not a registered job function"
+            )
         backend = backend or (event.backend_id if event else None)
         # -- resources (concurrency by resource)
         if resources is None and event and backend:
             resources = backend._qtc_event_resources(event)[0]
         # -- end resources
+        runner = self._qtc_runner(user, backend)
+        self.env.flush_all()  # the raw INSERT below must see pending ORM writes
         now = fields.Datetime.now()
         self.env.cr.execute(
             """
@@ -344,7 +463,7 @@ class QtcJob(models.Model):
             ) VALUES (
                 %(name)s, 'pending', %(model)s, %(method)s, %(ids)s, %(args)s,
                 %(kwargs)s, %(priority)s, %(eta)s, %(channel)s, %(identity)s,
-                %(depends)s, %(backend)s, %(event)s, %(company)s, %(uid)s,
+                %(depends)s, %(backend)s, %(event)s, %(company)s, %(runner)s,
                 %(correlation)s, 0, %(max_attempts)s, %(max_backoff)s, %(now)s,
                 %(now)s, %(uid)s, %(uid)s, %(resources)s
             )
@@ -372,6 +491,7 @@ class QtcJob(models.Model):
                 "event": event.id if event else None,
                 "company": (backend.company_id if backend else self.env.company).id,
                 "uid": self.env.uid,
+                "runner": runner or None,
                 "correlation": self.env.context.get("qtc_correlation_id")
                 or (event.correlation_id if event else None),
                 "max_attempts": max_attempts
@@ -383,6 +503,8 @@ class QtcJob(models.Model):
             },
         )
         row = self.env.cr.fetchone()
+        if event:
+            event.invalidate_recordset(["job_ids"])
         if row is None:
             return self.search(
                 [("identity_key", "=", identity_key), ("state", "=", "pending")],
@@ -395,10 +517,38 @@ class QtcJob(models.Model):
         return self.browse(row[0])
 
     @api.model
+    def _qtc_runner(self, user, backend):
+        """Id of the user a job queued now runs as (see ``_qtc_enqueue``).
+
+        :returns: a user id, or ``None`` when the backend has no technical user
+            (the job then fails with a message saying so, instead of running as
+            anyone else)
+        """
+        if isinstance(user, models.BaseModel):
+            # An empty record (a backend without technical user) queues a job
+            # that fails saying so, rather than one running as someone else.
+            return user.id or None
+        if user:
+            return int(user)
+        current = self.env.user
+        # A person's own work runs as them; the superuser's, a webhook's (the
+        # public user) or a portal customer's is the system's.
+        if self.env.uid != SUPERUSER_ID and not current.sudo().share:
+            return current.id
+        if backend:
+            return backend._qtc_technical_user().id or None
+        raise ValueError(
+            "work queued by the system needs a backend (its technical user runs "
+            "it) or a user to run as"
+        )
+
+    @api.model
     @tools.ormcache()
     def _qtc_worker_cron_ids(self):
         """Ids of the active worker crons (cached per process; cleared when a
         scheduled action changes, see ir_cron.py)."""
+        # Boundary (read): which scheduled actions are workers, for whoever
+        # queues work.
         crons = (
             self.env["ir.cron"]
             .sudo()
@@ -439,11 +589,59 @@ class QtcJob(models.Model):
     # ---------------------------------------------------------------- actions
 
     def action_requeue(self):
-        """Run jobs again: failed, dead, cancelled (or done) jobs go back to the
-        queue with a fresh attempt budget, and pending ones waiting for a retry
-        run now. A started job is refused: it may still be running. A job whose
-        identity key already has a pending copy is left as it is (that copy does
-        the same work).
+        """QTC Manager: run failed, dead or cancelled jobs again with a fresh
+        attempt budget, and pending ones waiting for a retry now. Each is
+        recorded in the job's audit lines.
+
+        :raises AccessError: not a QTC Manager, or jobs of another company
+        :raises UserError: a job is running or done (see ``_qtc_requeue``)
+        """
+        self._qtc_check_manager()
+        self._qtc_requeue()
+        return True
+
+    def action_cancel(self):
+        """QTC Manager: cancel pending, failed or dead jobs; a running job is
+        flagged and its work rolled back when it ends. Recorded in the audit
+        lines.
+
+        :raises AccessError: not a QTC Manager, or jobs of another company
+        """
+        self._qtc_check_manager()
+        self._qtc_cancel()
+        return True
+
+    def action_open_records(self):
+        """The records the job works on, as the current user may see them."""
+        self.ensure_one()
+        self._qtc_check_reader()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": self.model_name,
+            "view_mode": "list,form",
+            "domain": [("id", "in", self.record_ids or [])],
+            "name": self.name,
+        }
+
+    def _qtc_check_reader(self):
+        """:raises AccessError: not a QTC User, or jobs the user may not read"""
+        check_action(self, GROUP_USER, "read", _("look into jobs"))
+
+    # ------------------------------------------------------ queue operations
+
+    def _qtc_requeue(self, note=None):
+        """Put jobs back in the queue; the system's own flows (an exception's
+        Retry) call it after their own checks. Failed, dead and cancelled jobs
+        get a fresh attempt budget, pending ones waiting for a retry run now.
+        A job whose identity key already has a pending copy is left as it is
+        (that copy does the same work). Every job requeued gets an audit line
+        by the current user.
+
+        :raises UserError: a job is running (it may still commit), done (its
+            work is committed: running it again would apply it twice) or works
+            on an event whose payload a person edited (replay the event: it
+            then runs with that person's rights)
+        :returns: the jobs requeued
         """
         started = self.filtered(lambda j: j.state == "started")
         if started:
@@ -453,19 +651,41 @@ class QtcJob(models.Model):
                     names=", ".join(started.mapped("name")),
                 )
             )
+        done = self.filtered(lambda j: j.state == "done")
+        if done:
+            raise UserError(
+                _(
+                    "Job(s) %(names)s are done: their work is committed and a done "
+                    "job never runs again.",
+                    names=", ".join(done.mapped("name")),
+                )
+            )
+        edited = self._qtc_edited_events()
+        if edited:
+            raise UserError(
+                _(
+                    "The payload of event(s) %(events)s was edited by a person: "
+                    "replay the event instead (it then runs with the rights of "
+                    "whoever replays it).",
+                    events=", ".join(edited.mapped("external_id")),
+                )
+            )
         if not self:
-            return True
+            return self
         self.env.flush_all()
         now = fields.Datetime.now()
+        previous = {job.id: job.state for job in self}
         # Guarded on the states in SQL: a job a worker claimed meanwhile is left
         # alone rather than queued a second time.
         self.env.cr.execute(
             """
             UPDATE qtc_job SET eta = NULL, write_date = %(now)s, write_uid = %(uid)s
              WHERE id = ANY(%(ids)s) AND state = 'pending'
+            RETURNING id
             """,
             {"now": now, "uid": self.env.uid, "ids": self.ids},
         )
+        hurried = [row[0] for row in self.env.cr.fetchall()]
         self.env.cr.execute(
             """
             UPDATE qtc_job j
@@ -473,7 +693,7 @@ class QtcJob(models.Model):
                    cancel_requested = false, error_kind = NULL,
                    write_date = %(now)s, write_uid = %(uid)s
              WHERE j.id = ANY(%(ids)s)
-               AND j.state IN ('failed', 'dead', 'cancelled', 'done')
+               AND j.state IN ('failed', 'dead', 'cancelled')
                AND (j.identity_key IS NULL OR NOT EXISTS (
                         SELECT 1 FROM qtc_job p
                          WHERE p.identity_key = j.identity_key AND p.state = 'pending'))
@@ -483,39 +703,60 @@ class QtcJob(models.Model):
         )
         requeued = self.browse([row[0] for row in self.env.cr.fetchall()])
         self.invalidate_recordset()
+        # Boundary (queue bookkeeping): the event goes back to received for
+        # whoever requeued it; people never write events themselves.
         requeued.event_id.sudo().write({"state": "received"})
+        self.env["qtc.job.audit"]._qtc_write_lines(
+            requeued | self.browse(hurried), "requeue", previous, note
+        )
         self._qtc_wake_workers()
-        return True
+        return requeued
 
-    def action_cancel(self):
+    def _qtc_cancel(self, note=None):
         """Cancel pending, failed or dead jobs; a started job is flagged and the
-        runner rolls its work back instead of committing it."""
+        runner rolls its work back instead of committing it. The system's own
+        flows (an exception ignored) call it after their own checks. Audit
+        lines by the current user.
+
+        :returns: the jobs cancelled or flagged
+        """
+        if not self:
+            return self
         self.env.flush_all()
+        previous = {job.id: job.state for job in self}
         self.env.cr.execute(
             """
             UPDATE qtc_job
-               SET state = 'cancelled', done_at = %(now)s, write_date = %(now)s
+               SET state = 'cancelled', done_at = %(now)s, write_date = %(now)s,
+                   write_uid = %(uid)s
              WHERE id = ANY(%(ids)s) AND state IN ('pending', 'failed', 'dead')
+            RETURNING id
             """,
-            {"ids": self.ids, "now": fields.Datetime.now()},
+            {"ids": self.ids, "now": fields.Datetime.now(), "uid": self.env.uid},
         )
+        cancelled = self.browse([row[0] for row in self.env.cr.fetchall()])
         self.env.cr.execute(
             "UPDATE qtc_job SET cancel_requested = true WHERE id = ANY(%s) "
-            "AND state = 'started'",
+            "AND state = 'started' AND NOT COALESCE(cancel_requested, false) "
+            "RETURNING id",
             (self.ids,),
         )
+        flagged = self.browse([row[0] for row in self.env.cr.fetchall()])
         self.invalidate_recordset()
-        return True
+        audit = self.env["qtc.job.audit"]
+        audit._qtc_write_lines(cancelled, "cancel", previous, note)
+        audit._qtc_write_lines(flagged, "cancel_requested", previous, note)
+        return cancelled | flagged
 
-    def action_open_records(self):
-        self.ensure_one()
-        return {
-            "type": "ir.actions.act_window",
-            "res_model": self.model_name,
-            "view_mode": "list,form",
-            "domain": [("id", "in", self.record_ids or [])],
-            "name": self.name,
-        }
+    def _qtc_edited_events(self):
+        """Events these jobs apply whose payload a person edited."""
+        event_ids = set(self.event_id.ids)
+        for job in self:
+            if job.model_name == "qtc.event":
+                event_ids.update(job.record_ids or [])
+        # Boundary (read): the events the jobs apply, whoever checks them.
+        events = self.env["qtc.event"].sudo().browse(sorted(event_ids)).exists()
+        return events.filtered(lambda event: event.payload_origin == "edited")
 
     # ---------------------------------------------------------------- running
 
@@ -564,6 +805,7 @@ class QtcJob(models.Model):
         _last_recovery_check = now
         try:
             with self.env.registry.cursor() as cr:
+                # Boundary (queue runner): recovery is the queue's bookkeeping.
                 env = api.Environment(cr, SUPERUSER_ID, {})
                 return env["qtc.job"]._qtc_recover_stale()
         except psycopg2.Error:
@@ -764,14 +1006,35 @@ class QtcJob(models.Model):
 
     @api.model
     def _qtc_execute(self, job, inline=False):
-        """Call the job's target method with its arguments, as its user (the
-        superuser when none or archived), in its company, with the correlation
-        context set. Returns the method's result.
+        """Call the job's target method with its arguments, as its user, in its
+        company, with the correlation context set. Returns the method's result.
+
+        Nothing runs (a business error says why) when the method is not a job
+        function of its model, or the job's user is missing or archived: the
+        runner never falls back to the superuser.
 
         :param job: the claimed job's columns (see ``_qtc_claim``)
         :param inline: run by ``_qtc_run_pending_inline`` inside the caller's
             transaction (progress is then written in that transaction too)
         """
+        model_name, method_name = job["model_name"], job["method_name"]
+        model = self.env.registry.get(model_name)
+        if model is None or not is_job_function(model, method_name):
+            raise BusinessError(
+                _(
+                    "%(model)s.%(method)s is not a registered job function: "
+                    "nothing was run.",
+                    model=model_name,
+                    method=method_name,
+                ),
+                category="configuration",
+                severity="high",
+                suggested_action=_(
+                    "Cancel the job. Only methods marked as job functions in the "
+                    "code may be queued."
+                ),
+            )
+        user = self._qtc_job_user(job)
         context = {
             "qtc_job_id": job["id"],
             "qtc_job_inline": inline,
@@ -779,9 +1042,9 @@ class QtcJob(models.Model):
             "qtc_event_id": job["event_id"] or False,
             "allowed_company_ids": [job["company_id"]] if job["company_id"] else [],
         }
-        env = self.env(user=job["user_id"] or SUPERUSER_ID, context=context)
+        env = self.env(user=user.id, context=context, su=False)
         record_ids = job["record_ids"] or []
-        records = env[job["model_name"]].browse(record_ids)
+        records = env[model_name].browse(record_ids)
         if record_ids:
             records = records.exists()
             if not records:
@@ -789,8 +1052,68 @@ class QtcJob(models.Model):
                     _("The records this job works on were deleted."),
                     category="unknown_record",
                 )
-        method = getattr(records, job["method_name"])
+        method = getattr(records, method_name)
         return method(*(job["args"] or []), **(job["kwargs"] or {}))
+
+    def _qtc_job_user(self, job):
+        """The active user the claimed ``job`` runs as.
+
+        :raises BusinessError: the job has no user, its user is archived or
+            deleted, or may not work in the job's company
+        """
+        # Boundary (read): who the job runs as, archived or not, and its
+        # backend's and company's names for the message.
+        users = self.env["res.users"].sudo().with_context(active_test=False)
+        user_id, backend_id = job["user_id"], None
+        if not user_id:
+            # The claim leaves an archived user out: read who it was.
+            self.env.cr.execute(
+                "SELECT user_id, backend_id FROM qtc_job WHERE id = %s", (job["id"],)
+            )
+            user_id, backend_id = self.env.cr.fetchone() or (None, None)
+        # user_id is a foreign key (set null on delete): the row exists.
+        user = users.browse(user_id or [])
+        if not user or not user.active or user.id == SUPERUSER_ID:
+            if user:
+                message = _(
+                    "Job %(job)s runs as %(user)s, who is archived: it does not "
+                    "run as anyone else.",
+                    job=job["id"],
+                    user=user.name,
+                )
+            else:
+                backend = self.env["qtc.backend"].sudo().browse(backend_id).exists()
+                message = _(
+                    "Job %(job)s has no user to run as%(backend)s: it does not run "
+                    "as anyone else.",
+                    job=job["id"],
+                    backend=_(" (backend %s has no technical user)", backend.name)
+                    if backend and not backend.technical_user_id
+                    else "",
+                )
+            raise BusinessError(
+                message,
+                category="configuration",
+                severity="high",
+                suggested_action=_(
+                    "Reactivate the user or set the backend's technical user, "
+                    "then Retry; or cancel the job."
+                ),
+            )
+        company_id = job["company_id"]
+        if company_id and company_id not in user.company_ids.ids:
+            raise BusinessError(
+                _(
+                    "Job %(job)s runs as %(user)s, who may not work in company "
+                    "%(company)s.",
+                    job=job["id"],
+                    user=user.name,
+                    company=self.env["res.company"].sudo().browse(company_id).name,
+                ),
+                category="configuration",
+                severity="high",
+            )
+        return user
 
     def _qtc_mark_done(self, result):
         """Mark the running job done in its own transaction, unless a cancel was
@@ -826,6 +1149,8 @@ class QtcJob(models.Model):
         """Write the outcome of a failed attempt in a fresh transaction, so the
         rollback of the job's work does not erase it."""
         with self.env.registry.cursor() as cr:
+            # Boundary (queue runner): the outcome of an attempt, written by
+            # the queue whatever the job's user may do.
             env = api.Environment(cr, SUPERUSER_ID, {})
             env["qtc.job"].browse(job_id)._qtc_apply_failure(exc, trace)
 
@@ -878,6 +1203,7 @@ class QtcJob(models.Model):
             state,
         )
         if job.event_id:
+            # Boundary (queue bookkeeping): the event follows its job's state.
             job.event_id.sudo().write(
                 {
                     "state": {"pending": "received"}.get(state, state),
@@ -975,6 +1301,7 @@ class QtcJob(models.Model):
                 )
                 if cr.fetchone()[0] != "started":
                     continue
+                # Boundary (queue runner): see _qtc_record_failure.
                 env = api.Environment(cr, SUPERUSER_ID, {})
                 job = env["qtc.job"].browse(job_id)
                 # A first death is the worker's misfortune: run again at once

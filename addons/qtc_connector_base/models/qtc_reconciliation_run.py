@@ -4,12 +4,13 @@ from datetime import timedelta
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..access import GROUP_USER, check_action
 from ..lib import reconcile
 from ..lib.errors import BusinessError
+from ..lib.job_function import job_function
 
 _logger = logging.getLogger(__name__)
 
-USER_GROUP = "qtc_connector_base.group_qtc_user"
 DIFFERENCE_LABELS = {
     reconcile.MISSING_IN_ODOO: "Missing in Odoo",
     reconcile.MISSING_EXTERNALLY: "Missing in the external system",
@@ -128,9 +129,7 @@ class QtcReconciliationRun(models.Model):
         }
 
     def _qtc_check_user(self):
-        if not self.env.user.has_group(USER_GROUP):
-            raise self.env["ir.model.access"]._make_access_error(self._name, "read")
-        self.check_access("read")
+        check_action(self, GROUP_USER, "read", _("look into reconciliations"))
 
     def _qtc_action_open(self):
         action = {
@@ -221,7 +220,8 @@ class QtcReconciliationRun(models.Model):
 
     # ------------------------------------------------------------ running
 
-    def _qtc_reconcile_execute(self):  # job function
+    @job_function
+    def _qtc_reconcile_execute(self):
         """Read both sides, compare them, record the differences and sync
         the exceptions. A transient error (remote down) retries the job; a
         business error (configuration) fails the run with its reason and an

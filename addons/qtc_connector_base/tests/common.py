@@ -19,6 +19,7 @@ from odoo.tests.common import ChromeBrowser, _find_executable, _super_send
 from odoo.tools import config
 
 from ..lib import signature
+from ..lib.job_function import job_function
 
 TEST_SECRET = "whsec_current_0123456789abcdef"
 # Server errors the web client shows in its warning dialog (message only, no
@@ -85,8 +86,31 @@ class QtcTestMixin:
     @staticmethod
     def patch_model_method(model, name, func):
         """Give ``model``'s registry class a method ``name`` for the test's
-        duration (a job target with chosen behaviour)."""
+        duration (a provider hook with chosen behaviour)."""
         return patch.object(type(model), name, func, create=True)
+
+    @staticmethod
+    def patch_job_function(model, name, func):
+        """Give ``model``'s registry class a job function ``name`` (``func``
+        marked as one) for the test's duration: a job target with chosen
+        behaviour."""
+        return patch.object(type(model), name, job_function(func), create=True)
+
+    @classmethod
+    def make_service_user(cls, login, groups="", company=None):
+        """A technical user for a test backend: QTC service account plus
+        ``groups`` (comma-separated xml ids) the test's work needs."""
+        extra = {}
+        if company:
+            extra = {"company_id": company.id, "company_ids": [company.id]}
+        return new_test_user(
+            cls.env,
+            login,
+            groups=",".join(
+                g for g in ("qtc_connector_base.group_qtc_service", groups) if g
+            ),
+            **extra,
+        )
 
 
 class QtcCase(QtcTestMixin, TransactionCase):

@@ -1,5 +1,6 @@
 import json
 
+from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
 
 from ..lib.errors import BusinessError
@@ -31,8 +32,17 @@ class TestExceptionQueue(QtcCase):
         cls.finance = new_test_user(
             cls.env, "qtc_finance_ex", groups="qtc_connector_base.group_qtc_user"
         )
+        cls.manager = new_test_user(
+            cls.env,
+            "qtc_manager_ex",
+            groups="qtc_connector_base.group_qtc_manager,base.group_partner_manager",
+        )
         cls.backend.responsible_user_id = cls.finance
         cls.declare_test_binding_models()
+        # The test sender's work creates customers: its technical user may.
+        cls.backend.technical_user_id = cls.make_service_user(
+            "qtc_ex_service", "base.group_partner_manager"
+        )
 
     def _receive(self, external_id, payload):
         stored = self.backend._qtc_store_events(
@@ -148,19 +158,17 @@ class TestExceptionQueue(QtcCase):
         self.assertEqual(exception.state, "resolved")
         self.assertEqual(exception.job_id.state, "pending")
 
+    def _replay_wizard(self, exception, payload, user):
+        return (
+            self.env["qtc.exception.replay"]
+            .with_user(user)
+            .create({"exception_id": exception.id, "payload": json.dumps(payload)})
+        )
+
     def test_dry_run_shows_changes_and_rolls_back_then_replay_applies(self):
         event = self._process(self._receive("evt_fix", {"customer": "cus_7"}))
         exception = event.exception_ids
-        wizard = (
-            self.env["qtc.exception.replay"]
-            .with_user(self.finance)
-            .create(
-                {
-                    "exception_id": exception.id,
-                    "payload": json.dumps({"name": "Fixed Co"}),
-                }
-            )
-        )
+        wizard = self._replay_wizard(exception, {"name": "Fixed Co"}, self.manager)
         with self.patch_model_method(
             self.env["qtc.backend"], "_qtc_handle_event", handler_creating_partner
         ):
@@ -171,14 +179,81 @@ class TestExceptionQueue(QtcCase):
         self.assertEqual(
             json.loads(event.payload), {"customer": "cus_7"}, "rolled back"
         )
+        self.assertEqual(event.payload_origin, "received")
         wizard.action_replay()
+        # The edit is the manager's: recorded, the original kept on the event,
+        # and applied by a job running as the manager.
+        self.assertEqual(event.payload_origin, "edited")
+        self.assertEqual(event.payload_edited_by_id, self.manager)
+        self.assertTrue(event.payload_edited_at)
+        self.assertEqual(json.loads(event.original_payload), {"customer": "cus_7"})
+        replay = event.job_ids.filtered(lambda job: job.state == "pending")
+        self.assertEqual(replay.user_id, self.manager)
+        self.assertEqual(replay.kwargs, {"replay": True})
         self._process(event)
         self.assertEqual(event.state, "done")
         self.assertEqual(
-            len(self.env["res.partner"].search([("name", "=", "Fixed Co")])), 1
+            self.env["res.partner"].search([("name", "=", "Fixed Co")]).create_uid,
+            self.manager,
         )
         self.assertEqual(exception.state, "resolved")
-        self.assertTrue(event.message_ids.attachment_ids, "original payload kept")
+        self.assertTrue(event.message_ids.attachment_ids, "original in the chatter")
+
+    def test_dry_run_has_the_rights_of_the_user_and_shows_nothing_more(self):
+        """A QTC User without the rights the work needs: the dry run says it
+        would fail and lists nothing; the user may not save an edit."""
+        event = self._process(self._receive("evt_fix2", {"customer": "cus_8"}))
+        exception = event.exception_ids
+        wizard = self._replay_wizard(exception, {"name": "Secret Co"}, self.finance)
+        with self.patch_model_method(
+            self.env["qtc.backend"], "_qtc_handle_event", handler_creating_partner
+        ):
+            wizard.action_dry_run()
+        self.assertIn("your access rights do not allow it", wizard.dry_run_result)
+        self.assertNotIn("Secret Co", wizard.dry_run_result)
+        with self.assertRaises(AccessError):
+            wizard.action_replay()
+        event.invalidate_recordset()
+        self.assertEqual(json.loads(event.payload), {"customer": "cus_8"})
+        self.assertEqual(event.payload_origin, "received")
+        self.assertEqual(exception.state, "open")
+
+    def test_unchanged_replay_by_a_qtc_user_runs_as_the_technical_user(self):
+        event = self._process(self._receive("evt_same", {"customer": "cus_9"}))
+        exception = event.exception_ids
+        wizard = self._replay_wizard(exception, {"customer": "cus_9"}, self.finance)
+        wizard.action_replay()
+        self.assertEqual(exception.state, "resolved")
+        self.assertEqual(event.payload_origin, "received")
+        job = event.job_ids.filtered(lambda j: j.state == "pending")
+        self.assertEqual(job.user_id, self.backend.technical_user_id)
+
+    def test_dry_run_hides_records_the_user_may_not_read(self):
+        """Changes to records the user cannot read are counted, not named."""
+        event = self._process(self._receive("evt_hide", {"customer": "cus_h"}))
+        exception = event.exception_ids
+        hidden = self.env["res.partner"].create({"name": "Hidden Holdings"})
+        self.env["ir.rule"].create(
+            {
+                "name": "test: hide one partner",
+                "model_id": self.env["ir.model"]._get_id("res.partner"),
+                "domain_force": f"[('id', '!=', {hidden.id})]",
+                "groups": [(4, self.env.ref("base.group_user").id)],
+            }
+        )
+
+        def handler(backend, event):
+            backend.env["qtc.trace"]._qtc_record(hidden, "updated", note="secret")
+            return f"touched {hidden.sudo().name}"
+
+        wizard = self._replay_wizard(exception, {"customer": "cus_h"}, self.finance)
+        with self.patch_model_method(
+            self.env["qtc.backend"], "_qtc_handle_event", handler
+        ):
+            wizard.action_dry_run()
+        self.assertNotIn("Hidden Holdings", wizard.dry_run_result)
+        self.assertNotIn("secret", wizard.dry_run_result)
+        self.assertIn("1 change(s) to records you may not read", wizard.dry_run_result)
 
     def test_dry_run_rejects_invalid_json(self):
         event = self._process(self._receive("evt_json", {}))
@@ -191,6 +266,11 @@ class TestExceptionQueue(QtcCase):
 
 @tagged("post_install", "-at_install")
 class TestRecurringProblem(QtcCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.backend.technical_user_id = cls.make_service_user("qtc_rp_service")
+
     def test_scheduled_work_failing_the_same_way_reopens_one_exception(self):
         def target(records):
             raise BusinessError(
@@ -198,7 +278,7 @@ class TestRecurringProblem(QtcCase):
             )
 
         jobs = self.env["qtc.job"]
-        with self.patch_model_method(
+        with self.patch_job_function(
             self.env["res.partner"], "_qtc_test_target", target
         ):
             for _run in range(3):  # three cron runs, three jobs

@@ -1,5 +1,6 @@
 from odoo.tests import tagged
 
+from ..models.qtc_backend import InboundEvent
 from .common import TEST_SECRET, QtcHttpCase
 
 TOKEN = "health-token-for-tests-0123456789"
@@ -13,9 +14,8 @@ class TestHealth(QtcHttpCase):
         cls.env["ir.config_parameter"].sudo().set_param(
             "qtc_connector_base.health_token", TOKEN
         )
-        cls.env["qtc.job"]._qtc_enqueue(
-            cls.env["res.partner"], "search", [[]], backend=cls.backend
-        )
+        # One pending job of the backend: an event waiting to be applied.
+        cls.backend._qtc_store_events([InboundEvent("evt_health", "x", "{}")])
 
     def _get(self, path, token=TOKEN):
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}

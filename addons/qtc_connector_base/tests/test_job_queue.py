@@ -6,7 +6,7 @@ import psycopg2.errors
 
 from odoo import fields
 from odoo.exceptions import UserError
-from odoo.tests import tagged
+from odoo.tests import new_test_user, tagged
 
 from .. import const
 from ..conflicts import RETRIED_MARK, conflicts_handled, is_conflict
@@ -16,6 +16,11 @@ from ..models.qtc_backend import InboundEvent
 from .common import QtcCase
 
 
+def write_partner(records, values):
+    """A job function writing its partners (the queue tests' plain work)."""
+    records.write(values)
+
+
 @tagged("post_install", "-at_install")
 class TestJobQueue(QtcCase):
     @classmethod
@@ -23,10 +28,33 @@ class TestJobQueue(QtcCase):
         super().setUpClass()
         cls.partner = cls.env["res.partner"].create({"name": "Queue target"})
         cls.Job = cls.env["qtc.job"]
+        # Jobs run as the user who queued them: these tests queue as this one
+        # (or as the backend's technical user, for work of a backend).
+        cls.runner = new_test_user(
+            cls.env,
+            "qtc_jq_runner",
+            groups="base.group_user,base.group_partner_manager",
+        )
+        cls.backend.technical_user_id = cls.make_service_user(
+            "qtc_jq_service", "base.group_partner_manager"
+        )
+        cls.manager = new_test_user(
+            cls.env, "qtc_jq_manager", groups="qtc_connector_base.group_qtc_manager"
+        )
 
-    def _enqueue(self, method="write", args=None, **kwargs):
+    def setUp(self):
+        super().setUp()
+        patcher = self.patch_job_function(
+            self.partner, "_qtc_test_write", write_partner
+        )
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    def _enqueue(self, method="_qtc_test_write", args=None, **kwargs):
         if args is None:
             args = [{"comment": "from job"}]
+        if "backend" not in kwargs and "event" not in kwargs:
+            kwargs.setdefault("user", self.runner)
         return self.Job._qtc_enqueue(self.partner, method, args, **kwargs)
 
     def test_enqueue_then_run_applies_the_work_once(self):
@@ -73,7 +101,7 @@ class TestJobQueue(QtcCase):
                 records=[("res.partner", records.id)],
             )
 
-        with self.patch_model_method(self.partner, "_qtc_test_target", target):
+        with self.patch_job_function(self.partner, "_qtc_test_target", target):
             job = self._enqueue("_qtc_test_target", [], backend=self.backend)
             self.run_jobs()
         job.invalidate_recordset()
@@ -88,7 +116,7 @@ class TestJobQueue(QtcCase):
         self.assertEqual(exception.record_ref, self.partner)
         self.assertEqual(exception.backend_id, self.backend)
         # Failing again after a retry reopens the same exception.
-        with self.patch_model_method(self.partner, "_qtc_test_target", target):
+        with self.patch_job_function(self.partner, "_qtc_test_target", target):
             exception.action_retry()
             self.assertEqual(exception.state, "resolved")
             self.run_jobs()
@@ -103,7 +131,7 @@ class TestJobQueue(QtcCase):
             calls.append(1)
             raise RetryableError("remote said 503")
 
-        with self.patch_model_method(self.partner, "_qtc_test_target", target):
+        with self.patch_job_function(self.partner, "_qtc_test_target", target):
             job = self._enqueue("_qtc_test_target", [], max_attempts=3)
             before = fields.Datetime.now()
             self.run_jobs()
@@ -128,7 +156,7 @@ class TestJobQueue(QtcCase):
         def target(records):
             raise RetryableError("429", delay=42)
 
-        with self.patch_model_method(self.partner, "_qtc_test_target", target):
+        with self.patch_job_function(self.partner, "_qtc_test_target", target):
             job = self._enqueue("_qtc_test_target", [])
             now = fields.Datetime.now()
             self.run_jobs()
@@ -139,7 +167,7 @@ class TestJobQueue(QtcCase):
         def target(records):
             raise ZeroDivisionError("bug in a mapper")
 
-        with self.patch_model_method(self.partner, "_qtc_test_target", target):
+        with self.patch_job_function(self.partner, "_qtc_test_target", target):
             job = self._enqueue("_qtc_test_target", [])
             self.run_jobs()
         job.invalidate_recordset()
@@ -152,7 +180,7 @@ class TestJobQueue(QtcCase):
             records.write({"comment": "half done"})
             raise BusinessError("stop")
 
-        with self.patch_model_method(self.partner, "_qtc_test_target", target):
+        with self.patch_job_function(self.partner, "_qtc_test_target", target):
             self._enqueue("_qtc_test_target", [])
             self.run_jobs()
         self.partner.invalidate_recordset()
@@ -179,7 +207,7 @@ class TestJobQueue(QtcCase):
         def target(records, tag):
             order.append(tag)
 
-        with self.patch_model_method(self.partner, "_qtc_test_target", target):
+        with self.patch_job_function(self.partner, "_qtc_test_target", target):
             self._enqueue("_qtc_test_target", ["low"], priority=20)
             self._enqueue("_qtc_test_target", ["high"], priority=1)
             self.run_jobs()
@@ -392,7 +420,7 @@ class TestJobQueue(QtcCase):
             )
             records.write({"comment": "rest applied"})
 
-        with self.patch_model_method(self.partner, "_qtc_test_target", target):
+        with self.patch_job_function(self.partner, "_qtc_test_target", target):
             job = self._enqueue("_qtc_test_target", [])
             self.run_jobs()
         job.invalidate_recordset()
@@ -407,12 +435,12 @@ class TestJobQueue(QtcCase):
     def test_cancel_of_a_running_job_rolls_its_work_back(self):
         def target(records):
             records.write({"comment": "should not stay"})
-            # A user presses Cancel while the job runs.
-            records.env["qtc.job"].browse(
+            # A QTC Manager presses Cancel while the job runs.
+            records.env["qtc.job"].with_user(self.manager).browse(
                 records.env.context["qtc_job_id"]
             ).action_cancel()
 
-        with self.patch_model_method(self.partner, "_qtc_test_target", target):
+        with self.patch_job_function(self.partner, "_qtc_test_target", target):
             job = self._enqueue("_qtc_test_target", [])
             self.run_jobs()
         job.invalidate_recordset()
@@ -441,7 +469,7 @@ class TestJobQueue(QtcCase):
                 "correlation_id": "corr-123",
             }
         )
-        with self.patch_model_method(self.partner, "_qtc_test_target", target):
+        with self.patch_job_function(self.partner, "_qtc_test_target", target):
             self._enqueue("_qtc_test_target", [], event=event)
             self.run_jobs()
         self.assertEqual(seen["qtc_correlation_id"], "corr-123")
@@ -523,7 +551,7 @@ class TestJobQueue(QtcCase):
         def target(records):
             records.env["qtc.job"]._qtc_progress(3, 4, "3 of 4 chunks")
 
-        with self.patch_model_method(self.partner, "_qtc_test_target", target):
+        with self.patch_job_function(self.partner, "_qtc_test_target", target):
             job = self._enqueue("_qtc_test_target", [])
             self.Job._qtc_run_worker(max_seconds=10)
         job.invalidate_recordset()

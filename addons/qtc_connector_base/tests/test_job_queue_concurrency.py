@@ -20,6 +20,7 @@ from odoo.tools import mute_logger
 
 from .. import const
 from ..lib.errors import ConcurrencyConflict
+from ..lib.job_function import job_function
 from ..models import qtc_job as qtc_job_module
 from ..models.qtc_backend import InboundEvent
 
@@ -103,8 +104,11 @@ class TestJobQueueConcurrency(TransactionCase):
             ("_qtc_test_conflict", conflict),
             ("_qtc_test_always_conflicts", always_conflicts),
         ):
-            setattr(cls.JobClass, name, target)
+            # A job function, run as an ordinary active user (never the
+            # superuser).
+            setattr(cls.JobClass, name, job_function(target))
             cls.addClassCleanup(delattr, cls.JobClass, name)
+        cls.runner_id = cls.env.ref("base.user_admin").id
 
     def setUp(self):
         super().setUp()
@@ -146,6 +150,7 @@ class TestJobQueueConcurrency(TransactionCase):
                     [f"job-{n}"],
                     kwargs,
                     name=f"concurrency-test {n}",
+                    user=self.runner_id,
                 )
                 for n in range(count)
             ]
@@ -183,6 +188,7 @@ class TestJobQueueConcurrency(TransactionCase):
                     kwargs,
                     name=f"concurrency-test {tag}",
                     resources=[resource],
+                    user=self.runner_id,
                 )
                 .id
             )
@@ -355,6 +361,7 @@ class TestJobQueueConcurrency(TransactionCase):
                 "_qtc_test_ledger",
                 ["ghost"],
                 name="concurrency-test ghost",
+                user=self.runner_id,
             )
             job_id = job.id
             cr.rollback()
@@ -379,6 +386,7 @@ class TestJobQueueConcurrency(TransactionCase):
                         "_qtc_test_ledger",
                         ["same"],
                         name="concurrency-test same",
+                        user=self.runner_id,
                         identity_key="concurrency-same",
                     )
                     .id
@@ -396,6 +404,7 @@ class TestJobQueueConcurrency(TransactionCase):
                                 "_qtc_test_ledger",
                                 ["same"],
                                 name="concurrency-test same",
+                                user=self.runner_id,
                                 identity_key="concurrency-same",
                             )
                             .id

@@ -51,6 +51,10 @@ class TestTrace(QtcCase):
         cls.plain_user = new_test_user(
             cls.env, "qtc_trace_plain", groups="base.group_user"
         )
+        # The test sender's work creates customers: its technical user may.
+        cls.backend.technical_user_id = cls.make_service_user(
+            "qtc_trace_service", "base.group_partner_manager"
+        )
 
     def _receive(self, external_id, payload):
         stored = self.backend._qtc_store_events(
@@ -65,7 +69,7 @@ class TestTrace(QtcCase):
                 "_qtc_handle_event",
                 handler_customer_then_follow_up,
             ),
-            self.patch_model_method(
+            self.patch_job_function(
                 self.env["res.partner"], "_qtc_test_follow_up", follow_up
             ),
         ):
@@ -191,12 +195,14 @@ class TestTrace(QtcCase):
         self.assertEqual(steps.mapped("kind").count("change"), 33)
 
     def test_bulk_update_keeps_false_in_booleans_and_null_elsewhere(self):
-        jobs = self.env["qtc.job"].create(
+        stored = self.backend._qtc_store_events(
             [
-                {"name": "bulk a", "model_name": "res.partner", "method_name": "x"},
-                {"name": "bulk b", "model_name": "res.partner", "method_name": "x"},
+                InboundEvent("evt_bulk_a", "customer.updated", "{}"),
+                InboundEvent("evt_bulk_b", "customer.updated", "{}"),
             ]
         )
+        events = self.env["qtc.event"].browse(sorted(stored.values()))
+        jobs = events.job_ids.sorted("id")
         self.env.flush_all()
         updated = bulk_sql.update_rows(
             self.cr,

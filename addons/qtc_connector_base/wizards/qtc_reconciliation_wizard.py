@@ -3,7 +3,7 @@ from datetime import timedelta
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
-USER_GROUP = "qtc_connector_base.group_qtc_user"
+from ..access import GROUP_USER, check_action
 
 
 def _kind_selection(wizard):
@@ -53,11 +53,7 @@ class QtcReconciliationWizard(models.TransientModel):
     def action_run(self):
         """Queue the run and open it."""
         self.ensure_one()
-        if not self.env.user.has_group(USER_GROUP):
-            raise self.env["ir.model.access"]._make_access_error(
-                "qtc.reconciliation.run", "create"
-            )
-        self.backend_id.check_access("read")
+        check_action(self.backend_id, GROUP_USER, "read", _("run a reconciliation"))
         if self.backend_id.state != "active":
             raise UserError(_("Only an active backend can be reconciled."))
         run = self.env["qtc.reconciliation.run"]._qtc_request(

@@ -17,7 +17,7 @@ Which items an invoice bills:
   delivered items not billed yet, oldest first.
 """
 
-from odoo import SUPERUSER_ID, _, fields, models
+from odoo import _, fields, models
 from odoo.tools import SQL, float_round
 
 from ..lib import billing_writeback as billing
@@ -195,8 +195,9 @@ class AccountMove(models.Model):
         # otherwise carry every computation the posting left pending.
         self.env.flush_all()
         # The write-back is the system's, not the user's: its job runs as the
-        # superuser (an accountant posting an invoice has no QTC rights).
-        jobs = self.env["qtc.job"].with_user(SUPERUSER_ID)
+        # backend's technical user. Boundary (queue): an accountant posting an
+        # invoice has no QTC rights to queue it.
+        jobs = self.env["qtc.job"].sudo()
         outcomes = []
         for invoice, items, backend in plan:
             job = jobs
@@ -219,6 +220,7 @@ class AccountMove(models.Model):
                     ),
                     backend=backend,
                     identity_key=f"psa:billing:{backend.id}:{key}",
+                    user=backend._qtc_technical_user(),
                 )
             outcomes.append((items, invoice, job))
         # One write per invoice and backend, after the enqueues (whose flushes

@@ -7,6 +7,7 @@ from odoo import _, api, fields, models
 from odoo.addons.qtc_connector_base.access import GROUP_MANAGER, check_action
 from odoo.addons.qtc_connector_base.exceptions import BusinessError
 from odoo.addons.qtc_connector_base.lib import signature
+from odoo.addons.qtc_connector_base.lib.job_function import job_function
 from odoo.addons.qtc_connector_base.lib.resources import record_name
 from odoo.addons.qtc_connector_base.models.qtc_backend import InboundEvent
 from odoo.exceptions import ValidationError
@@ -255,6 +256,7 @@ class QtcBackend(models.Model):
             identity_key=f"harvest:sync:{self.id}",
             # One sync of a backend at a time: each moves its watermark.
             resources=[f"harvest.sync:{self.id}"],
+            user=self._qtc_technical_user(),
         )
 
     @api.model
@@ -298,6 +300,7 @@ class QtcBackend(models.Model):
             users.extend(page.data.get("users") or [])
         return harvest.user_email_map(users)
 
+    @job_function
     def _harvest_sync(self):
         """Job: read time entries and expenses updated since the watermark,
         store them as work-item events (the push API's path) and advance the
@@ -378,6 +381,8 @@ class QtcBackend(models.Model):
         """Open one exception per Harvest record a person must look at (the
         same record failing again at the next sync counts an occurrence)."""
         self.ensure_one()
+        # Boundary (system): the exception queue is written by the system (the
+        # sync runs as the technical user, who only reads it).
         exceptions = self.env["qtc.exception"].sudo()
         existing = exceptions.search(
             [
@@ -450,6 +455,7 @@ class QtcBackend(models.Model):
             "psa_billing_secret", required=False
         ) or self._qtc_get_secret("webhook_secret")
 
+    @job_function
     def _psa_send_billing(self, body, idempotency_key):
         """Job: POST one invoice's billing write-back to the callback URL,
         signed with the base HMAC scheme.

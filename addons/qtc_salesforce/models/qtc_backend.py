@@ -27,6 +27,7 @@ from odoo.addons.qtc_connector_base.exceptions import (
     RetryableError,
 )
 from odoo.addons.qtc_connector_base.lib import signature
+from odoo.addons.qtc_connector_base.lib.job_function import job_function
 from odoo.addons.qtc_connector_base.models.qtc_backend import (
     MANAGER_GROUP,
     InboundEvent,
@@ -723,6 +724,45 @@ class QtcBackend(models.Model):
                 return "ignored"
         return handler(record)
 
+    def _qtc_replay_payload(self, event):
+        """A replay of a record a sweep stored reads it again from Salesforce
+        (as the sweep's query does) and applies that version, never a stored
+        payload a person may have edited. A notification needs nothing more:
+        its handler always reads the record from Salesforce.
+
+        :returns: the record as Salesforce has it now (JSON text), or ``None``
+        :raises BusinessError: the record is gone or no longer matches the
+            backend's filters (nothing is applied)
+        """
+        if self.provider != const.PROVIDER:
+            return super()._qtc_replay_payload(event)
+        self.ensure_one()
+        sobject_type, _sep, channel = (event.event_type or "").partition(".")
+        if channel != const.CHANNEL_SYNC or sobject_type not in (
+            "Account",
+            "Contact",
+            "Opportunity",
+        ):
+            return None
+        try:
+            stored = json.loads(event.payload or "")
+        except ValueError:
+            stored = None
+        record_id = stored.get("Id") if isinstance(stored, dict) else None
+        record = self._salesforce_fetch_record(sobject_type, record_id)
+        if record is None:
+            raise BusinessError(
+                _(
+                    "Salesforce %(type)s %(id)s is gone or no longer matches this "
+                    "backend's filters: nothing was replayed.",
+                    type=sobject_type,
+                    id=record_id,
+                ),
+                category="data",
+                suggested_action=_("Ignore the exception if that is expected."),
+            )
+        return json.dumps(record, sort_keys=True)
+
     # ================================================================ sweep
 
     @api.model
@@ -741,6 +781,8 @@ class QtcBackend(models.Model):
         :returns: the ``qtc.job`` of the sweep (new or in flight)
         """
         self.ensure_one()
+        # Boundary (queue): a manager's Sync now or the cron looks for a sweep
+        # in flight and queues one; the sweep runs as the technical user.
         jobs = self.env["qtc.job"].sudo()
         running = jobs.search(
             [
@@ -761,6 +803,9 @@ class QtcBackend(models.Model):
             identity_key=f"salesforce:sweep:{self.id}",
             # One page of a backend's sweep at a time: each moves a watermark.
             resources=[f"salesforce.sweep:{self.id}"],
+            # The sweep applies the sender's records: the technical user runs
+            # it, whoever pressed Sync now.
+            user=self._qtc_technical_user(),
         )
 
     def _salesforce_delta_query(self, sobject, watermark):
@@ -784,6 +829,7 @@ class QtcBackend(models.Model):
             extra_fields=tuple(extra),
         )
 
+    @job_function
     def _salesforce_sync_page(self, sobject, next_url, started_at):
         """Job: read one page of ``sobject``'s delta query and store its records.
 
@@ -844,6 +890,7 @@ class QtcBackend(models.Model):
         return f"{sobject}: {len(page.records)} records, {len(stored)} new"
 
     def _salesforce_enqueue_page(self, sobject, next_url, started_at):
+        # Boundary (queue): see _salesforce_enqueue_sweep.
         return (
             self.env["qtc.job"]
             .sudo()
@@ -855,6 +902,7 @@ class QtcBackend(models.Model):
                 backend=self,
                 identity_key=f"salesforce:sync:{self.id}:{sobject}:{next_url or '-'}",
                 resources=[f"salesforce.sweep:{self.id}"],
+                user=self._qtc_technical_user(),
             )
         )
 
@@ -1647,6 +1695,7 @@ class QtcBackend(models.Model):
 
     # ============================================================ write-back
 
+    @job_function
     def _salesforce_writeback_flush(self):
         """Job: write order and invoice status of every pending opportunity.
 
@@ -1712,6 +1761,7 @@ class QtcBackend(models.Model):
         if failed:
             self._salesforce_open_writeback_exception(failed)
         if retry:
+            # Boundary (queue): see _salesforce_enqueue_writeback.
             self.env["qtc.job"].sudo()._qtc_enqueue(
                 self,
                 "_salesforce_writeback_flush",
@@ -1722,6 +1772,7 @@ class QtcBackend(models.Model):
                 + timedelta(seconds=const.WRITEBACK_RETRY_SECONDS),
                 identity_key=f"salesforce:writeback:{self.id}",
                 resources=[f"salesforce.writeback:{self.id}"],
+                user=self._qtc_technical_user(),
             )
         return (
             f"{written} record(s) written, {retry} to retry, {len(failed)} refused, "
@@ -1796,7 +1847,7 @@ class QtcBackend(models.Model):
     def _salesforce_open_writeback_exception(self, failures):
         """One exception for the refused records; the job goes on (the records
         Salesforce accepted stay written)."""
-        self.env["qtc.exception"].sudo()._qtc_open(
+        self.env["qtc.exception"]._qtc_open(
             BusinessError(
                 _("Salesforce refused %s write-back update(s)", len(failures)),
                 category="remote_rejected",
@@ -1813,6 +1864,9 @@ class QtcBackend(models.Model):
         """Queue (once) the write-back job of this backend. It runs once no
         event job is ready (``const.WRITEBACK_PRIORITY``)."""
         self.ensure_one()
+        # Boundary (queue): whoever confirms, invoices or reconciles (a
+        # salesperson, an accountant) may not read the queue; the job it
+        # queues runs as the technical user.
         return (
             self.env["qtc.job"]
             .sudo()
@@ -1824,6 +1878,9 @@ class QtcBackend(models.Model):
                 priority=const.WRITEBACK_PRIORITY,
                 identity_key=f"salesforce:writeback:{self.id}",
                 resources=[f"salesforce.writeback:{self.id}"],
+                # A follow-up of whoever confirmed, invoiced or reconciled:
+                # the system's work, run by the technical user.
+                user=self._qtc_technical_user(),
             )
         )
 

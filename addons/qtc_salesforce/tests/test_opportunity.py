@@ -346,6 +346,39 @@ class TestOpportunity(SalesforceCase):
     # ---------------------------------------------- notifications, contacts
 
     @responses.activate
+    def test_replay_of_a_swept_record_reads_it_again_from_salesforce(self):
+        """A QTC Manager edits the stored record (here: the product code that
+        failed) and replays it: the replay applies the opportunity as
+        Salesforce has it now, not the edit."""
+        record = acme_record()
+        record["OpportunityLineItems"]["records"][1]["PricebookEntry"]["Product2"][
+            "ProductCode"
+        ] = "SF-CONSULTING"
+        event = self.apply(record)
+        self.assertEqual(event.exception_ids.category, "mapping")
+        edited = copy.deepcopy(record)
+        edited["OpportunityLineItems"]["records"][1]["PricebookEntry"]["Product2"][
+            "ProductCode"
+        ] = "SUPPORT-Y"
+        manager = self.env.ref("base.user_admin")
+        event.with_user(manager)._qtc_edit_payload(json.dumps(edited))
+        self.mock_token()
+        queries = self.route_queries(
+            [("FROM Opportunity ", query_page([acme_record()]))]
+        )
+        event.with_user(manager).action_replay()
+        self.cancel_jobs("_salesforce_writeback_flush")
+        self.run_jobs()
+        self.assertEqual(len(queries), 1)
+        self.assertIn(f"Id = '{ACME_OPPORTUNITY}'", queries[0])
+        self.assertEqual(event.state, "done", event.error_message)
+        self.assertEqual(event.payload_origin, "reread")
+        self.assertEqual(json.loads(event.payload)["Id"], ACME_OPPORTUNITY)
+        products = self.order_of().order_line.product_id
+        self.assertIn(self.product_consulting, products, "Salesforce's version")
+        self.assertNotIn(self.product_support, products, "not the edit")
+
+    @responses.activate
     def test_notification_reads_the_full_opportunity_first(self):
         self.mock_token()
         queries = self.route_queries(

@@ -18,13 +18,19 @@ overpayment, missing credit note), never a webhook failure.
 """
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from odoo import _, api, fields, models
-from odoo.addons.qtc_connector_base.exceptions import BusinessError, RetryableError
+from odoo.addons.qtc_connector_base.exceptions import (
+    BusinessError,
+    HttpBusinessError,
+    RetryableError,
+)
 from odoo.addons.qtc_connector_base.lib import backoff
 from odoo.addons.qtc_connector_base.lib import signature as qtc_signature
+from odoo.addons.qtc_connector_base.lib.job_function import job_function
 from odoo.addons.qtc_connector_base.models.qtc_backend import (
     BUSINESS_ERRORS,
     MANAGER_GROUP,
@@ -36,6 +42,9 @@ from ..applier import StripeBatch
 from ..lib import mapper, matching, money
 from ..lib import resources as stripe_resources
 from ..lib import signature as stripe_signature
+
+# Stripe event ids, as they appear in a path (nothing else may).
+_EVENT_ID_RE = re.compile(r"^evt_[A-Za-z0-9]{1,250}$")
 
 
 def _naive_utc(moment):
@@ -232,6 +241,41 @@ class QtcBackend(models.Model):
             results.append(apply(change))
         return "\n".join(results)
 
+    def _qtc_replay_payload(self, event):
+        """A replay reads the event again from Stripe (``GET /v1/events/{id}``
+        with the backend's secret key) and applies Stripe's version, never a
+        stored payload a person may have edited.
+
+        :returns: the event as Stripe returns it (JSON text), or ``None`` when
+            it cannot be read back (no secret key; an event older than Stripe
+            keeps, 30 days): the stored payload is then applied, with the
+            rights of the user the replay runs as
+        :raises BusinessError: Stripe answers with another object than this
+            event
+        """
+        if self.provider != "stripe":
+            return super()._qtc_replay_payload(event)
+        self.ensure_one()
+        event_id = event.external_id or ""
+        if not _EVENT_ID_RE.match(event_id) or not self._stripe_has_api_key():
+            return None
+        try:
+            data = self._stripe_api("GET", f"/v1/events/{event_id}")
+        except HttpBusinessError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        if (
+            not isinstance(data, dict)
+            or data.get("object") != "event"
+            or data.get("id") != event_id
+        ):
+            raise BusinessError(
+                _("Stripe did not return event %s when asked for it.", event_id),
+                category="remote_rejected",
+            )
+        return json.dumps(data)
+
     def _stripe_leads_batch(self, event):
         """Whether ``event`` is being applied by its own job (not by a dry
         run, a replay in a wizard or another event's batch), so that the job
@@ -240,8 +284,12 @@ class QtcBackend(models.Model):
         job_id = context.get("qtc_job_id")
         if not job_id or context.get("qtc_stripe_batch"):
             return False
-        job = self.env["qtc.job"].sudo().browse(job_id)
-        return job.method_name == "_qtc_process" and job.event_id == event
+        job = self.env["qtc.job"].browse(job_id)
+        return (
+            job.method_name == "_qtc_process"
+            and job.event_id == event
+            and not job.kwargs  # a replay applies its event alone
+        )
 
     def _qtc_handle_events(self, events):
         """Apply a batch job's events (stored with ``batch=True``) the volume
@@ -392,7 +440,7 @@ class QtcBackend(models.Model):
         ``max_backoff``, which would make the base retry at once.
         """
         job_id = self.env.context.get("qtc_job_id")
-        attempts = self.env["qtc.job"].sudo().browse(job_id).attempts if job_id else 1
+        attempts = self.env["qtc.job"].browse(job_id).attempts if job_id else 1
         delay = backoff.delay(
             max(attempts, 1), base=const.WAIT_BASE_SECONDS, cap=const.WAIT_MAX_SECONDS
         )
@@ -466,7 +514,7 @@ class QtcBackend(models.Model):
     def _stripe_open_exception(self, error):
         """Open an exception for finance without failing the job (the job's
         other work, such as a dispute flag, must still commit)."""
-        return self.env["qtc.exception"].sudo()._qtc_open(error, backend=self)
+        return self.env["qtc.exception"]._qtc_open(error, backend=self)
 
     def _stripe_transaction(self, payment_intent_id):
         """The transaction of Odoo's own payment_stripe holding this
@@ -1163,18 +1211,14 @@ class QtcBackend(models.Model):
             status=change.status,
         )
         invoice.message_post(body=outcome)
-        exceptions = (
-            self.env["qtc.exception"]
-            .sudo()
-            .search(
-                [
-                    ("backend_id", "=", self.id),
-                    ("category", "=", "dispute"),
-                    ("external_type", "=", const.BINDING_DISPUTE),
-                    ("external_id", "=", change.dispute_id),
-                    ("state", "=", "open"),
-                ]
-            )
+        exceptions = self.env["qtc.exception"].search(
+            [
+                ("backend_id", "=", self.id),
+                ("category", "=", "dispute"),
+                ("external_type", "=", const.BINDING_DISPUTE),
+                ("external_id", "=", change.dispute_id),
+                ("state", "=", "open"),
+            ]
         )
         exceptions._qtc_close("resolved", outcome)
         invoice.activity_ids.filtered(
@@ -1677,9 +1721,11 @@ class QtcBackend(models.Model):
                 name=_("Stripe reconciliation %(day)s", day=day),
                 backend=backend,
                 identity_key=f"stripe:reconcile:{backend.id}:{day}",
+                user=backend._qtc_technical_user(),
             )
 
-    def _stripe_reconcile_day(self, day):  # job function
+    @job_function
+    def _stripe_reconcile_day(self, day):
         """Compare one UTC day of Stripe balance transactions with Odoo: every
         charge, refund and payout must be recorded, and every payment Odoo
         recorded from a charge must be in Stripe. A revenue assurance

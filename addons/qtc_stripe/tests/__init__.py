@@ -7,6 +7,7 @@ from . import (
     test_stripe_disputes_payouts,
     test_stripe_invoice_email,
     test_stripe_payment_link,
+    test_stripe_replay_security,
     test_stripe_trace,
     test_stripe_webhook,
 )

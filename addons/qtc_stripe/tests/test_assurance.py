@@ -103,7 +103,8 @@ class TestStripeAssurance(StripeCase):
         invoice = self.invoice(80.0)
         paid = self.invoice(20.0)
         expired = fields.Datetime.now() - timedelta(hours=1)
-        (invoice | paid).write(
+        # What the Checkout Session answered: the connector's own fields.
+        (invoice | paid).sudo().write(
             {
                 "stripe_checkout_session_id": new_id("cs_test"),
                 "stripe_payment_url_expires_at": expired,

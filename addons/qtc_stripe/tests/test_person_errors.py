@@ -46,7 +46,7 @@ class TestStripePersonErrors(QtcButtonMixin, StripeHttpCase):
         error, _result = self.press_link(invoice)
         text = self.assert_person_error(
             error,
-            [f"Backend {self.backend.name} has no stripe_api_key configured."],
+            [f"Backend {self.backend.name} has no Stripe secret key configured."],
             "Enter it on the backend form (QTC Manager).",
         )
         self.assertNotIn("Traceback", text)

@@ -340,7 +340,7 @@ class TestStripeCashApplication(StripeCase):
         self.assertEqual(event.state, "received")
         self.assertFalse(self.stripe_payments())
         transaction.state = "done"
-        event.job_ids.write({"eta": False})
+        event.job_ids.sudo().write({"eta": False})
         self.run_jobs()
         self.assertEqual(event.state, "done", event.error_message)
         self.assertFalse(self.stripe_payments())
@@ -393,7 +393,7 @@ class TestStripeCashApplication(StripeCase):
             )
         )
         credit_note = self._credit_note(invoice)
-        job.write({"eta": fields.Datetime.now() - timedelta(seconds=1)})
+        job.sudo().write({"eta": fields.Datetime.now() - timedelta(seconds=1)})
         self.run_jobs()
         self.assertEqual(refund_event.state, "done", refund_event.error_message)
         refund = self.refund_payments()

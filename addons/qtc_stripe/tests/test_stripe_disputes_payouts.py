@@ -334,7 +334,9 @@ class TestStripeDisputesPayouts(StripeCase):
             )
         )
         self.assertEqual(invoice.payment_state, "paid")
-        closed.job_ids.write({"eta": fields.Datetime.now() - timedelta(seconds=1)})
+        closed.job_ids.sudo().write(
+            {"eta": fields.Datetime.now() - timedelta(seconds=1)}
+        )
         self.run_jobs()
         self.assertEqual(closed.state, "done", closed.error_message)
         self.assertEqual(self.chargebacks().amount, 100.0)

@@ -3,6 +3,7 @@ import logging
 from odoo import Command, _, api, fields, models
 from odoo.addons.qtc_connector_base.access import check_action
 from odoo.addons.qtc_connector_base.exceptions import BusinessError
+from odoo.addons.qtc_connector_base.lib.job_function import job_function
 from odoo.exceptions import UserError
 
 from .. import const
@@ -393,6 +394,7 @@ class AccountMove(models.Model):
 
     # ----------------------------------------------------------------- jobs
 
+    @job_function
     def _tax_job_retry_held(self):
         """Job: re-quote a held invoice and post it once the engine answers."""
         self.ensure_one()
@@ -431,6 +433,7 @@ class AccountMove(models.Model):
             )
         )
 
+    @job_function
     def _tax_job_commit(self):
         """Job: record the posted invoice at the engine under its number (a
         credit note as a refund of its origin). Idempotent: the engine returns
@@ -511,6 +514,7 @@ class AccountMove(models.Model):
             self._tax_resolve_exception(_("Taxes committed as %s.", code))
         return f"committed {code}"
 
+    @job_function
     def _tax_job_void(self, document_code):
         """Job: void the engine transaction of an invoice reset to draft or
         cancelled. A transaction the engine does not know is nothing to void."""
@@ -537,6 +541,7 @@ class AccountMove(models.Model):
         )
         return f"voided {document_code}"
 
+    @job_function
     def _tax_job_trueup(self):
         """Job: once the engine answers, compare what it computes for an invoice
         posted with Odoo's taxes during an outage with what was charged."""

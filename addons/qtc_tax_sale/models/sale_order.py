@@ -3,6 +3,7 @@ import json
 from odoo import _, api, fields, models
 from odoo.addons.qtc_connector_base.access import check_action
 from odoo.addons.qtc_connector_base.exceptions import BusinessError
+from odoo.addons.qtc_connector_base.lib.job_function import job_function
 from odoo.addons.qtc_tax import const as tax_const
 from odoo.addons.qtc_tax.lib import cache
 from odoo.addons.qtc_tax.lib.engine import TaxEngineRejected, TaxEngineUnavailable
@@ -315,6 +316,7 @@ class SaleOrder(models.Model):
             ),
         )
 
+    @job_function
     def _tax_job_quote(self):
         """Job: quote an order the engine could not quote before."""
         self.ensure_one()

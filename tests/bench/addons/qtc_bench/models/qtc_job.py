@@ -1,12 +1,14 @@
 import time
 
 from odoo import api, models
+from odoo.addons.qtc_connector_base.lib.job_function import job_function
 
 
 class QtcJob(models.Model):
     _inherit = "qtc.job"
 
     @api.model
+    @job_function
     def _qtc_bench_noop(self, enqueued_at=None):
         """A job that does nothing; returns seconds since ``enqueued_at`` (the
         enqueue-to-start latency when given)."""
