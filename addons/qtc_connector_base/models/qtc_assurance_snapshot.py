@@ -1,8 +1,9 @@
 from datetime import timedelta
 
-from odoo import api, fields, models
+from odoo import _, api, fields, models
 from odoo.tools import SQL
 
+from ..access import GROUP_USER, check_action
 from ..lib import assurance
 
 
@@ -108,9 +109,8 @@ class QtcAssuranceSnapshot(models.Model):
 
     def action_open_records(self):
         """The records this snapshot counted, while their ids are kept."""
+        check_action(self, GROUP_USER, "read", _("open a snapshot's records"))
         self.ensure_one()
-        self.check_id._qtc_check_user("read")
-        self.check_access("read")
         return self.check_id._qtc_action_records(
             self.res_model, self.res_ids or [], self.check_id.name
         )

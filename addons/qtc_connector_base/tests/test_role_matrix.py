@@ -108,13 +108,23 @@ MATRIX = {
     "qtc.value.map.line.create": rule(MANAGER, "value_map_line_values"),
     "qtc.value.map.line.write": rule(MANAGER, "value_map_line", {"value": "45"}),
     # ------------------------------------------------------------ queue, events
+    # What a job runs is fixed when it is queued: nobody creates one or
+    # rewrites it through the ORM; managers tune its priority and delete
+    # finished ones.
+    "qtc.job.create": rule(NOBODY, "job_values"),
+    "qtc.job.write": rule(MANAGER, "job", {"priority": 5}),
+    "qtc.job.unlink": rule(MANAGER, "done_job"),
     "qtc.job.action_requeue": rule(MANAGER, "job"),
     "qtc.job.action_cancel": rule(MANAGER, "job"),
     "qtc.job.action_open_records": rule(USER, "job"),
+    # An event is evidence: written by the system only.
+    "qtc.event.write": rule(NOBODY, "event", {"payload": "{}"}),
     "qtc.event.action_replay": rule(MANAGER, "event"),
     "qtc.event.action_view_trace": rule(USER, "event"),
     # -------------------------------------------------------------- exceptions
     # Finance users work the queue; editing a payload is a QTC Manager's.
+    # People set the responsible and the record to link, nothing else.
+    "qtc.exception.write": rule(USER, "exception", {"user_id": False}),
     "qtc.exception.action_retry": rule(USER, "exception_with_job"),
     "qtc.exception.action_link": rule(USER, "exception_to_link"),
     "qtc.exception.action_open_ignore_wizard": rule(USER, "exception"),
@@ -176,17 +186,23 @@ MATRIX = {
     # ------------------------------------------------------ revenue assurance
     # Finance users measure, drill down and reconcile; managers configure.
     "qtc.assurance.check.action_compute": rule(USER, "assurance_check"),
-    "qtc.assurance.check.action_open_records": rule(USER, "assurance_check"),
+    "qtc.assurance.check.action_open_records": rule(USER, "measured_check"),
     "qtc.assurance.check.action_view_history": rule(USER, "assurance_check"),
     "qtc.assurance.snapshot.action_open_records": rule(USER, "assurance_snapshot"),
     "qtc.flow.sla.action_compute": rule(USER, "flow_sla"),
-    "qtc.flow.sla.action_open_records": rule(USER, "flow_sla"),
+    "qtc.flow.sla.action_open_records": rule(USER, "measured_sla"),
     "qtc.flow.sla.action_view_history": rule(USER, "flow_sla"),
-    "qtc.reconciliation.run.action_run_again": rule(USER, "reconciliation_run"),
+    # The test backend offers no reconciliation: past the checks, the run's
+    # own guard answers.
+    "qtc.reconciliation.run.action_run_again": rule(
+        USER, "reconciliation_run", passes_with=USER_ERROR
+    ),
     "qtc.reconciliation.run.action_view_exceptions": rule(
         USER, "reconciliation_run"
     ),
-    "qtc.reconciliation.wizard.action_run": rule(USER, "reconciliation_wizard"),
+    "qtc.reconciliation.wizard.action_run": rule(
+        USER, "reconciliation_wizard", passes_with=USER_ERROR
+    ),
     "qtc.assurance.dashboard.qtc_dashboard_data": rule(USER, "nothing"),
     "qtc.assurance.dashboard.qtc_dashboard_measure": rule(USER, "nothing"),
     # ----------------------------------------------------------- companies
@@ -398,6 +414,20 @@ class TestRoleMatrix(QtcHttpCase):
     def on_job(self, user):
         return self._store_event().job_ids
 
+    def on_job_values(self, user):
+        values = {
+            "name": "Matrix job",
+            "model_name": "ir.config_parameter",
+            "method_name": "set_param",
+        }
+        return None, [values]
+
+    def on_done_job(self, user):
+        job = self._store_event().job_ids
+        self.env.cr.execute("UPDATE qtc_job SET state = 'done' WHERE id = %s", job.ids)
+        job.invalidate_recordset()
+        return job
+
     def on_exception(self, user):
         return self.exception
 
@@ -509,18 +539,47 @@ class TestRoleMatrix(QtcHttpCase):
         )
 
     def on_assurance_check(self, user):
-        return self.env["qtc.assurance.check"].create(
-            {"code": "none", "threshold_measure": "count", "threshold": 0}
+        checks = self.env["qtc.assurance.check"]
+        return checks.search(
+            [("code", "=", "none"), ("company_id", "=", self.env.company.id)], limit=1
+        ) or checks.create(
+            {
+                "name": "Matrix check",
+                "code": "none",
+                "threshold_measure": "count",
+                "threshold": 0,
+            }
         )
 
+    def on_measured_check(self, user):
+        """A check of an installed connector, measured once."""
+        check = self.env["qtc.assurance.check"].search(
+            [("code", "!=", "none")], limit=1
+        )
+        if not check.snapshot_id:
+            check._qtc_assurance_compute()
+        return check
+
+    def on_measured_sla(self, user):
+        sla = self.env["qtc.flow.sla"].search([("flow", "!=", "none")], limit=1)
+        if not sla.res_model:
+            sla._qtc_sla_compute()
+        return sla
+
     def on_assurance_snapshot(self, user):
-        check = self.on_assurance_check(user)
-        check._qtc_assurance_compute()
-        return check.snapshot_ids[:1]
+        return self.on_measured_check(user).snapshot_id
 
     def on_flow_sla(self, user):
-        return self.env["qtc.flow.sla"].create(
-            {"flow": "none", "target_hours": 24, "percentile": "p90"}
+        slas = self.env["qtc.flow.sla"]
+        return slas.search(
+            [("flow", "=", "none"), ("company_id", "=", self.env.company.id)], limit=1
+        ) or slas.create(
+            {
+                "name": "Matrix service level",
+                "flow": "none",
+                "target_hours": 24,
+                "percentile": "p90",
+            }
         )
 
     def on_reconciliation_run(self, user):
